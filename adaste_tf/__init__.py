@@ -1,0 +1,38 @@
+"""adaste_tf: AdaSTE, the adaptive straight-through estimator, for Keras and Larq.
+
+Importing adaste_tf selects legacy Keras (tf_keras), the Keras that larq runs on, before
+TensorFlow binds `tf.keras`; see `adaste_tf._keras_setup`.
+
+Example:
+    ```python
+    import adaste_tf
+    import larq as lq
+    layer = lq.layers.QuantDense(10, kernel_quantizer="adaste")
+    ```
+"""
+
+from adaste_tf._keras_setup import select_legacy_keras
+
+select_legacy_keras()
+
+from importlib import metadata as _metadata  # noqa: E402
+
+from adaste_tf import callbacks, initializers, ops, quantizers, schedules  # noqa: E402
+from adaste_tf.callbacks import RelaxationScheduler  # noqa: E402
+from adaste_tf.quantizers import AdaSTE  # noqa: E402
+
+try:
+    __version__ = _metadata.version("adaste_tf")
+except _metadata.PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AdaSTE",
+    "RelaxationScheduler",
+    "callbacks",
+    "initializers",
+    "ops",
+    "quantizers",
+    "schedules",
+    "__version__",
+]

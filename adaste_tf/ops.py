@@ -1,0 +1,211 @@
+r"""The AdaSTE math as pure tensor functions: no Keras, no state.
+
+Notation (see `shared/ADASTE.md` and the paper, arXiv 2112.02880): `theta` is the latent weight,
+`dy = dL/dw` the gradient that reaches the binary weight `w = sign(theta)`, `alpha > 0` places the
+wells of the inner objective at `+-(1 + alpha)` and `beta >= 0` is the relaxation weight.
+With `a = |theta|` and `k = 1 - alpha * beta`, the derived ("paper") backward is
+`dL/dtheta = scale * dy` with
+
+| regime                             | outward   | inward (toward a sign flip)               |
+|------------------------------------|-----------|-------------------------------------------|
+| `alpha*beta < 1`, `a < k` (linear) | `1/(1+b)` | `(2 b (1+alpha) + a) / ((1+b) a)`         |
+| `alpha*beta < 1`, `a >= k` (sat.)  | `0`       | `(1 + 2 b + alpha b) / ((1+b) a)`         |
+| `alpha*beta >= 1` (binary)         | `0`       | `2 / a`                                   |
+
+"Inward" means `sign(dy) == sign(theta)` (a descent step moves theta toward zero), with the
+forward's convention `sign(0) = +1`. Inward scales grow like `1/a` near zero and are capped at
+`max_scale`.
+
+All scales are computed in float32 (float64 for float64 inputs) whatever the input dtype, so
+that float16 inputs cannot overflow in `1/a`, and are cast back at the end.
+
+Example:
+    >>> import tensorflow as tf
+    >>> from adaste_tf import ops
+    >>> theta = tf.constant([0.5, 0.5, 2.0, 2.0])
+    >>> dy = tf.constant([1.0, -1.0, 1.0, -1.0])
+    >>> ops.paper_scale(theta, dy, alpha=0.01, beta=0.0, max_scale=10.0).numpy()
+    array([1. , 1. , 0.5, 0. ], dtype=float32)
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+__all__ = [
+    "sign",
+    "relaxed_weight",
+    "paper_scale",
+    "official_scale",
+    "OFFICIAL_GRAD_THRESHOLD",
+    "OFFICIAL_THETA_THRESHOLD",
+    "OFFICIAL_BINARY_THETA_THRESHOLD",
+    "OFFICIAL_MAX_SCALE",
+]
+
+# Gates and clamp of the official `FenBPOpt.get_grad` (intellhave/AdaSTE).
+OFFICIAL_GRAD_THRESHOLD = 1e-3
+OFFICIAL_THETA_THRESHOLD = 1e-6
+OFFICIAL_BINARY_THETA_THRESHOLD = 1e-3
+OFFICIAL_MAX_SCALE = 0.5
+
+# |theta| is floored here before dividing: every inward scale is at most ~3/|theta|, so with this
+# floor it stays below 1e31, finite in float32, and is then capped by max_scale anyway.
+_ABS_FLOOR = 1e-30
+
+
+def sign(x: tf.Tensor) -> tf.Tensor:
+    """Sign with `sign(0) = +1`, as larq's `larq.math.sign` (so the backward agrees with it).
+
+    Example:
+        >>> sign(tf.constant([-2.0, 0.0, 3.0])).numpy()
+        array([-1.,  1.,  1.], dtype=float32)
+    """
+    return tf.where(x >= 0, tf.ones_like(x), -tf.ones_like(x))
+
+
+def _compute_dtype(dtype: tf.DType) -> tf.DType:
+    return tf.float64 if dtype == tf.float64 else tf.float32
+
+
+def relaxed_weight(theta: tf.Tensor, alpha: float, beta: float | tf.Tensor) -> tf.Tensor:
+    r"""The minimizer of the inner objective, the relaxed weight `w*(theta)`.
+
+    \\[ w^*(\theta) = \mathrm{clip}\left(\frac{\theta + \beta (1 + \alpha)\,
+        \mathrm{sign}(\theta)}{1 + \beta}, -1, 1\right) \\]
+
+    It equals `sign(theta)` wherever `|theta| >= 1 - alpha * beta`.
+
+    Example:
+        >>> relaxed_weight(tf.constant([-0.2, 0.0, 0.5, 3.0]), alpha=0.01, beta=0.0).numpy()
+        array([-0.2,  0. ,  0.5,  1. ], dtype=float32)
+    """
+    theta = tf.convert_to_tensor(theta)
+    dtype = _compute_dtype(theta.dtype)
+    t = tf.cast(theta, dtype)
+    alpha = tf.cast(alpha, dtype)
+    beta = tf.cast(beta, dtype)
+    w = (t + beta * (1.0 + alpha) * sign(t)) / (1.0 + beta)
+    return tf.cast(tf.clip_by_value(w, -1.0, 1.0), theta.dtype)
+
+
+def paper_scale(
+    theta: tf.Tensor,
+    dy: tf.Tensor,
+    alpha: float,
+    beta: float | tf.Tensor,
+    max_scale: float,
+) -> tf.Tensor:
+    """The derived AdaSTE backward scale (table in the module docstring), elementwise.
+
+    Args:
+        theta: latent weights.
+        dy: gradient with respect to the binary weights, same shape as `theta`.
+        alpha: well offset, > 0.
+        beta: relaxation weight, >= 0 (a Python float or a scalar tensor).
+        max_scale: cap on the inward scales, > 0.
+
+    Returns:
+        The scale, in `theta`'s dtype; the gradient to `theta` is `scale * dy`.
+
+    Example:
+        >>> paper_scale(tf.constant([0.1]), tf.constant([1.0]), 0.01, 0.01, 10.0).numpy()
+        array([1.1980199], dtype=float32)
+    """
+    theta = tf.convert_to_tensor(theta)
+    dtype = _compute_dtype(theta.dtype)
+    t = tf.cast(theta, dtype)
+    g = tf.cast(dy, dtype)
+    alpha = tf.cast(alpha, dtype)
+    beta = tf.cast(beta, dtype)
+
+    a = tf.abs(t)
+    a_safe = tf.maximum(a, _ABS_FLOOR)
+    k = 1.0 - alpha * beta
+    one_over = 1.0 / (1.0 + beta)
+    # dy == 0 counts as outward; its gradient is zero whatever the scale.
+    inward = sign(t) * g > 0
+
+    # Written as 1/(1+b) + 2b(1+alpha)/((1+b) a) so that beta = 0, theta = 0 gives 1, not 0/0.
+    linear_in = one_over + 2.0 * beta * (1.0 + alpha) * one_over / a_safe
+    saturated_in = (1.0 + 2.0 * beta + alpha * beta) * one_over / a_safe
+    binary_in = 2.0 / a_safe
+
+    relaxed = k > 0  # alpha * beta < 1
+    linear = relaxed & (a < k)
+    inward_scale = tf.where(linear, linear_in, tf.where(relaxed, saturated_in, binary_in))
+    outward_scale = tf.where(linear, one_over * tf.ones_like(a), tf.zeros_like(a))
+    scale = tf.where(inward, tf.minimum(inward_scale, max_scale), outward_scale)
+    return tf.cast(scale, theta.dtype)
+
+
+def official_scale(
+    theta: tf.Tensor,
+    dy: tf.Tensor,
+    alpha: float,
+    beta: float | tf.Tensor,
+    max_scale: float = OFFICIAL_MAX_SCALE,
+) -> tf.Tensor:
+    """The backward scale exactly as the official `FenBPOpt.get_grad` computes it.
+
+    Differences from `paper_scale` (numbered as in `shared/ADASTE.md`):
+    1. adaptive cases only where `|dy| > 1e-3` and `|theta| > 1e-6` (`> 1e-3` once
+       `alpha*beta >= 1`); elsewhere the default scale `1/(1+beta)` (`1` once `alpha*beta >= 1`);
+    2. adaptive scales clamped to `[0, max_scale]` (the official code: 0.5);
+    3. linear zone, inward: numerator `2 beta (1+alpha) - theta` (not `+|theta|`);
+    4. `alpha*beta >= 1`, inward: `1/|theta|` (not `2/|theta|`).
+    Boundaries use the official strict comparisons (`theta == k` gets the default scale).
+
+    Example:
+        >>> official_scale(tf.constant([0.1]), tf.constant([1.0]), 0.01, 0.01).numpy()
+        array([0.1039604], dtype=float32)
+    """
+    theta = tf.convert_to_tensor(theta)
+    dtype = _compute_dtype(theta.dtype)
+    t = tf.cast(theta, dtype)
+    g = tf.cast(dy, dtype)
+    alpha = tf.cast(alpha, dtype)
+    beta = tf.cast(beta, dtype)
+
+    a = tf.abs(t)
+    a_safe = tf.maximum(a, _ABS_FLOOR)
+    ab = alpha * beta
+    k = 1.0 - ab
+    one_over = 1.0 / (1.0 + beta)
+    pos_grad = g > OFFICIAL_GRAD_THRESHOLD
+    neg_grad = g < -OFFICIAL_GRAD_THRESHOLD
+
+    def clamp(s):
+        return tf.clip_by_value(s, 0.0, max_scale)
+
+    # alpha * beta < 1
+    pos_sat = t > tf.maximum(OFFICIAL_THETA_THRESHOLD, k)
+    neg_sat = t < tf.minimum(-OFFICIAL_THETA_THRESHOLD, -k)
+    pos_mid = (t > OFFICIAL_THETA_THRESHOLD) & (t < k)
+    neg_mid = (t > -k) & (t < -OFFICIAL_THETA_THRESHOLD)
+    inward_sat = (pos_sat & pos_grad) | (neg_sat & neg_grad)
+    outward_sat = (pos_sat & neg_grad) | (neg_sat & pos_grad)
+    inward_mid = (pos_mid & pos_grad) | (neg_mid & neg_grad)
+    relaxed_scale = tf.where(
+        inward_mid,
+        clamp((2.0 * beta * (1.0 + alpha) - t) * one_over / a_safe),
+        tf.where(
+            inward_sat,
+            clamp((1.0 + 2.0 * beta + ab) * one_over / a_safe),
+            tf.where(outward_sat, tf.zeros_like(t), one_over * tf.ones_like(t)),
+        ),
+    )
+
+    # alpha * beta >= 1
+    pos_x = t > OFFICIAL_BINARY_THETA_THRESHOLD
+    neg_x = t < -OFFICIAL_BINARY_THETA_THRESHOLD
+    inward_bin = (pos_x & pos_grad) | (neg_x & neg_grad)
+    outward_bin = (pos_x & neg_grad) | (neg_x & pos_grad)
+    binary_scale = tf.where(
+        inward_bin,
+        clamp(1.0 / a_safe),
+        tf.where(outward_bin, tf.zeros_like(t), tf.ones_like(t)),
+    )
+
+    scale = tf.where(ab < 1.0, relaxed_scale, binary_scale)
+    return tf.cast(scale, theta.dtype)
