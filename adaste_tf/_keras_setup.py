@@ -1,13 +1,16 @@
-"""Select legacy Keras (tf_keras) before TensorFlow binds `tf.keras`.
+"""Select legacy Keras (tf_keras) before TensorFlow loads.
 
 Larq is built on legacy Keras: under Keras 3 it fails at import. TensorFlow 2.16+ reads
-`TF_USE_LEGACY_KERAS` when `tf.keras` is first touched, not when `tensorflow` is imported, so
-setting it here works even if the user imported `tensorflow` earlier, as long as nothing has
-touched `tf.keras` yet. Once `tf.keras` is bound to Keras 3 it cannot be rebound in-process; then
-we stop with an error that says what to do.
+`TF_USE_LEGACY_KERAS` when it is imported: it then points both the attribute `tf.keras` and
+the import path `tensorflow.keras.*` (which larq uses) at one Keras. If TensorFlow was imported
+without the variable, the import path is Keras 3's for the life of the process, so we stop
+with an error that says what to do rather than let larq fail deep inside.
 """
 
+import importlib.util
 import os
+import pathlib
+import sys
 
 _VARIABLE = "TF_USE_LEGACY_KERAS"
 _TRUE = ("1", "true", "yes")
@@ -27,15 +30,30 @@ def select_legacy_keras() -> None:
             f"but the environment sets {_VARIABLE}={requested!r}. Unset it or set "
             f"{_VARIABLE}=1 before starting Python."
         )
+    tensorflow_was_loaded = "tensorflow" in sys.modules
     os.environ[_VARIABLE] = "1"
 
     import tensorflow as tf
 
-    keras_module = tf.keras.__name__
+    if tensorflow_was_loaded:
+        spec = importlib.util.find_spec("tensorflow.keras")
+        origin = (spec.origin or "") if spec else ""
+        # Keras 3 lives under keras/_tf_keras/, legacy Keras under tf_keras/.
+        if "tf_keras" not in pathlib.PurePath(origin).parts:
+            raise ImportError(
+                f"adaste_tf needs legacy Keras (tf_keras) because larq does not run on Keras 3, "
+                f"but tensorflow was imported before adaste_tf without {_VARIABLE}=1, so it "
+                f"set up Keras 3 (tensorflow.keras -> {origin or 'not found'}). Fix: "
+                f"`import adaste_tf` before `import tensorflow`, or start Python with "
+                f"{_VARIABLE}=1 in the environment.")
+
+    # tf.keras's own __name__ changes as TensorFlow's lazy loader resolves it; the module that
+    # defines its Layer class does not.
+    keras_module = tf.keras.layers.Layer.__module__
     if not keras_module.startswith("tf_keras"):
         raise ImportError(
             f"adaste_tf needs legacy Keras (tf_keras), but this process already bound tf.keras "
-            f"to Keras 3 ({keras_module}) before adaste_tf was imported, and larq does not run "
+            f"to Keras 3 (its Layer is {keras_module}) before adaste_tf was imported, and larq does not run "
             f"on Keras 3. Fix: `import adaste_tf` (or larq) before anything touches tf.keras, "
             f"or start Python with {_VARIABLE}=1 in the environment."
         )

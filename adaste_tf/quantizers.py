@@ -181,6 +181,15 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
         )
         return super().call(outputs)
 
+    def load_own_variables(self, store):
+        # One instance shared by several layers is written to a .keras file once, under the
+        # first layer; the others load as separate quantizers with nothing stored. They keep
+        # the constructor's beta until a RelaxationScheduler sets it (predictions never depend
+        # on beta).
+        if len(store.keys()) == 0:
+            return
+        super().load_own_variables(store)
+
     def get_config(self):
         return {
             **super().get_config(),

@@ -1,0 +1,188 @@
+"""RelaxationScheduler in real `fit` runs: values, logs, nested models, resume, tracing."""
+
+import glob
+import math
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from adaste_tf import schedules
+from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
+from adaste_tf.quantizers import AdaSTE
+
+N, BATCH = 64, 16  # 4 full steps per epoch: no ragged last batch, so one trace
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(N, 8)).astype(np.float32), rng.integers(0, 3, N)
+
+
+def _model(beta=0.01, jit=False, second_beta=None):
+    model = tf.keras.Sequential([
+        tf.keras.layers.InputLayer((8,)),
+        lq.layers.QuantDense(12, kernel_quantizer=AdaSTE(beta=beta), use_bias=False),
+        tf.keras.layers.BatchNormalization(),
+        tf.keras.layers.Activation("relu"),
+        lq.layers.QuantDense(3, kernel_quantizer=AdaSTE(beta=second_beta or beta)),
+    ])
+    model.compile(tf.keras.optimizers.Adam(0.01),
+                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=jit)
+    return model
+
+
+def _official(beta0, epoch, alpha=0.01, rate=1.05):
+    return min(beta0 * rate ** (epoch + 1), 1 / alpha)
+
+
+def test_default_is_the_official_schedule_and_beta_is_in_history():
+    x, y = _data()
+    model = _model(beta=0.02)
+    history = model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
+                        callbacks=[RelaxationScheduler()])
+    np.testing.assert_allclose(history.history["beta"], [_official(0.02, e) for e in range(4)],
+                               rtol=1e-6)
+    for q in find_adaste_quantizers(model):
+        assert q.beta_variable.numpy() == pytest.approx(_official(0.02, 3), rel=1e-6)
+
+
+def test_each_quantizer_starts_from_its_own_beta():
+    x, y = _data()
+    model = _model(beta=0.01, second_beta=0.05)
+    history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
+                        callbacks=[RelaxationScheduler(schedules.Geometric(rate=1.009))])
+    per_quantizer = {k: v for k, v in history.history.items() if k.startswith("beta/")}
+    assert sorted(v[-1] for v in per_quantizer.values()) == pytest.approx(
+        [_official(0.01, 1, rate=1.009), _official(0.05, 1, rate=1.009)], rel=1e-6)
+
+
+def test_batch_frequency_uses_the_global_step():
+    x, y = _data()
+    model = _model()
+    seen = []
+    probe = tf.keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(
+        float(find_adaste_quantizers(model)[0].beta_variable.numpy())))
+    model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
+              callbacks=[RelaxationScheduler(lambda step: 0.1 * step, update_freq="batch"), probe])
+    np.testing.assert_allclose(seen, [0.1 * s for s in range(8)], rtol=1e-6)
+
+
+def test_finds_quantizers_in_nested_models_and_layers():
+    class Block(tf.keras.layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.inner = lq.layers.QuantDense(4, kernel_quantizer="adaste")
+
+        def call(self, x):
+            return self.inner(x)
+
+    shared = AdaSTE()
+    inner = tf.keras.Sequential([lq.layers.QuantDense(4, kernel_quantizer=shared),
+                                 lq.layers.QuantDense(4, kernel_quantizer=shared)])
+    inputs = tf.keras.Input((4,))
+    outputs = lq.layers.QuantDense(2, kernel_quantizer="adaste", input_quantizer="adaste")(
+        Block()(inner(inputs)))
+    model = tf.keras.Model(inputs, outputs)
+    assert len(find_adaste_quantizers(model)) == 4  # shared counted once
+
+
+def test_model_without_adaste_is_a_clear_error():
+    model = tf.keras.Sequential([tf.keras.layers.InputLayer((8,)),
+                                 lq.layers.QuantDense(3, kernel_quantizer="ste_sign")])
+    model.compile("adam", "mse")
+    with pytest.raises(ValueError, match="no AdaSTE quantizer"):
+        model.fit(np.ones((4, 8)), np.ones((4, 3)), verbose=0, callbacks=[RelaxationScheduler()])
+
+
+@pytest.mark.parametrize("bad", [math.nan, -0.5, math.inf])
+def test_schedule_returning_a_bad_beta_fails_at_that_epoch(bad):
+    x, y = _data()
+    model = _model()
+    schedule = lambda epoch: bad if epoch == 2 else 0.01  # noqa: E731
+    with pytest.raises(ValueError, match="epoch 2.*finite number >= 0"):
+        model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
+                  callbacks=[RelaxationScheduler(schedule)])
+
+
+@pytest.mark.parametrize("kwargs,parameter", [
+    ({"update_freq": "step"}, "update_freq"), ({"verbose": -1}, "verbose"),
+    ({"schedule": 0.5}, "schedule"), ({"schedule": "fast"}, "schedule"),
+])
+def test_bad_arguments_name_the_parameter(kwargs, parameter):
+    with pytest.raises((ValueError, TypeError), match=f"`{parameter}`"):
+        RelaxationScheduler(**kwargs)
+
+
+def test_get_config_round_trip():
+    callback = RelaxationScheduler(schedules.Cosine(0.01, 1.0, 50), update_freq="batch",
+                                   verbose=1)
+    clone = RelaxationScheduler.from_config(callback.get_config())
+    assert clone.get_config() == callback.get_config()
+    assert clone.schedule(10, initial_beta=0.01, alpha=0.01) == callback.schedule(
+        10, initial_beta=0.01, alpha=0.01)
+
+
+def test_jit_fit_over_several_epochs_traces_once():
+    x, y = _data()
+    model = _model(jit=True)
+    history = model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0,
+                        callbacks=[RelaxationScheduler()])
+    assert model.train_function.experimental_get_tracing_count() == 1
+    assert len(set(history.history["beta"])) == 3
+
+
+def test_initial_epoch_resume_gives_the_uninterrupted_betas():
+    x, y = _data()
+    full = _model().fit(x, y, batch_size=BATCH, epochs=5, verbose=0,
+                        callbacks=[RelaxationScheduler()]).history["beta"]
+    tf.keras.backend.clear_session()
+    model = _model()
+    model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[RelaxationScheduler()])
+    resumed = model.fit(x, y, batch_size=BATCH, initial_epoch=2, epochs=5, verbose=0,
+                        callbacks=[RelaxationScheduler()]).history["beta"]
+    np.testing.assert_allclose(resumed, full[2:], rtol=1e-7)
+
+
+class _StopAt(tf.keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise RuntimeError("interrupted")
+
+
+def test_backup_and_restore_resume_gives_the_uninterrupted_betas(tmp_path):
+    x, y = _data()
+    full = _model().fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
+                        callbacks=[RelaxationScheduler()]).history["beta"]
+    tf.keras.backend.clear_session()
+    backup = tf.keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
+    model = _model()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
+                  callbacks=[RelaxationScheduler(), backup, _StopAt(2)])
+    tf.keras.backend.clear_session()
+    model = _model()
+    history = model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
+                        callbacks=[RelaxationScheduler(), backup])
+    np.testing.assert_allclose(history.history["beta"], full[2:], rtol=1e-7)
+
+
+def test_tensorboard_receives_beta(tmp_path):
+    x, y = _data()
+    logdir = str(tmp_path / "tb")
+    _model().fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
+                 callbacks=[RelaxationScheduler(), tf.keras.callbacks.TensorBoard(logdir)])
+    values = []
+    for path in glob.glob(f"{logdir}/train/events.out.tfevents.*"):
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                if value.tag == "epoch_beta":
+                    values.append(float(tf.make_ndarray(value.tensor)))
+    np.testing.assert_allclose(values, [_official(0.01, 0), _official(0.01, 1)], rtol=1e-6)

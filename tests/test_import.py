@@ -1,0 +1,52 @@
+"""What `import adaste_tf` does to Keras, checked in fresh interpreters."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def _run(code: str, **env):
+    environment = {k: v for k, v in os.environ.items() if k != "TF_USE_LEGACY_KERAS"}
+    environment.update(env, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=environment, timeout=180)
+
+
+def test_fresh_import_selects_legacy_keras_and_larq_works():
+    result = _run(
+        "import adaste_tf, larq, tensorflow as tf\n"
+        "print(tf.keras.layers.Layer.__module__)\n"
+        "print(adaste_tf.__version__)\n"
+        "larq.layers.QuantDense(2, kernel_quantizer='adaste')\n")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split()
+    assert lines[0].startswith("tf_keras")
+    assert lines[1][0].isdigit()
+
+
+def test_tensorflow_imported_first_with_the_variable_set_is_fine():
+    result = _run("import tensorflow as tf\nimport adaste_tf, larq\n"
+                  "print(tf.keras.layers.Layer.__module__)", TF_USE_LEGACY_KERAS="1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("tf_keras")
+
+
+@pytest.mark.parametrize("code", [
+    "import tensorflow as tf\nimport adaste_tf",                 # TF set itself up for Keras 3
+    "import tensorflow as tf\ntf.keras.layers\nimport adaste_tf",  # and bound tf.keras to it
+])
+def test_keras_3_already_loaded_is_a_clear_import_error(code):
+    result = _run(code)
+    assert result.returncode != 0
+    assert "ImportError" in result.stderr
+    assert "Keras 3" in result.stderr and "TF_USE_LEGACY_KERAS=1" in result.stderr
+    assert "import adaste_tf` before" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["0", "false"])
+def test_explicit_keras_3_request_is_a_clear_import_error(value):
+    result = _run("import adaste_tf", TF_USE_LEGACY_KERAS=value)
+    assert result.returncode != 0
+    assert f"TF_USE_LEGACY_KERAS='{value}'" in result.stderr

@@ -1,0 +1,217 @@
+"""The AdaSTE quantizer inside real larq layers: forward, backward vs the oracle, modes,
+validation, serialization, parity with ste_sign."""
+
+import contextlib
+import inspect
+import io
+
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import oracle
+from adaste_tf import quantizers
+from adaste_tf.quantizers import AdaSTE
+from conftest import run_in_mode
+
+
+def test_forward_is_exact_sign_with_zero_to_plus_one(execution_mode):
+    q = AdaSTE()
+    x = tf.constant([-3.0, -1e-30, -0.0, 0.0, 1e-30, 0.4, 7.0])
+    out = run_in_mode(lambda v: q(v), execution_mode)(x).numpy()
+    np.testing.assert_array_equal(out, [-1, -1, 1, 1, 1, 1, 1])
+
+
+def _dense_loss(kernel_quantizer, x, r):
+    layer = lq.layers.QuantDense(r.shape[-1], kernel_quantizer=kernel_quantizer, use_bias=False)
+    layer.build(x.shape)
+    return layer
+
+
+@pytest.mark.parametrize("variant", ["paper", "official"])
+@pytest.mark.parametrize("beta", [0.0, 0.3, 150.0])
+def test_quantdense_kernel_gradient_matches_oracle(variant, beta, execution_mode, rng):
+    x = tf.constant(rng.normal(size=(8, 6)).astype(np.float32))
+    r = tf.constant(rng.normal(size=(8, 5)).astype(np.float32))
+    q = AdaSTE(alpha=0.01, beta=0.01, variant=variant, max_scale=3.0)
+    q.beta_variable.assign(beta)  # the variable, not the constructor's beta, drives the backward
+    layer = lq.layers.QuantDense(5, kernel_quantizer=q, use_bias=False)
+    layer.build(x.shape)
+    theta = rng.uniform(-1.5, 1.5, size=(6, 5)).astype(np.float32)
+    theta[0, 0] = 0.0
+    layer.kernel.assign(theta)
+
+    def step(x, r):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x) * r)
+        return tape.gradient(loss, layer.kernel)
+
+    got = run_in_mode(step, execution_mode)(x, r).numpy()
+    dy = x.numpy().T @ r.numpy()  # dL/dW at the binary weights, by hand
+    want = dy * oracle.scale(theta, dy, 0.01, beta, 3.0, variant)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_quantconv2d_kernel_gradient_matches_oracle(execution_mode, rng):
+    x = tf.constant(rng.normal(size=(2, 6, 6, 3)).astype(np.float32))
+    r = tf.constant(rng.normal(size=(2, 6, 6, 4)).astype(np.float32))
+    layer = lq.layers.QuantConv2D(4, 3, padding="same", kernel_quantizer="adaste",
+                                  use_bias=False)
+    layer.build(x.shape)
+    theta = rng.uniform(-1.2, 1.2, size=(3, 3, 3, 4)).astype(np.float32)
+    layer.kernel.assign(theta)
+
+    # dL/dW at the binary weights, from plain TensorFlow (no larq, no AdaSTE)
+    w = tf.Variable(np.where(theta >= 0, 1.0, -1.0).astype(np.float32))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.nn.conv2d(x, w, 1, "SAME") * r)
+    dy = tape.gradient(loss, w).numpy()
+
+    def step(x, r):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x) * r)
+        return tape.gradient(loss, layer.kernel)
+
+    got = run_in_mode(step, execution_mode)(x, r).numpy()
+    want = dy * oracle.scale(theta, dy, 0.01, 0.01, quantizers.DEFAULT_MAX_SCALE, "paper")
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_changing_beta_changes_the_gradient_without_retracing():
+    q = AdaSTE(beta=0.0)
+    theta = tf.Variable([0.2, -0.5, 2.0])
+
+    @tf.function(jit_compile=True)
+    def grad():
+        with tf.GradientTape() as tape:
+            y = tf.reduce_sum(q(theta) * tf.constant([1.0, -1.0, -1.0]))
+        return tape.gradient(y, theta)
+
+    first = grad().numpy()
+    q.beta_variable.assign(0.5)
+    second = grad().numpy()
+    assert grad.experimental_get_tracing_count() == 1
+    assert not np.allclose(first, second)
+    want = np.array([1, -1, -1]) * oracle.scale(theta.numpy(), [1, -1, -1], 0.01, 0.5, 10.0)
+    np.testing.assert_allclose(second, want, rtol=1e-6)
+
+
+def test_alias_and_defaults():
+    q = lq.quantizers.get("adaste")
+    assert isinstance(q, AdaSTE)
+    assert (q.alpha, q.beta, q.variant, q.precision) == (0.01, 0.01, "paper", 1)
+    assert q.max_scale == quantizers.DEFAULT_MAX_SCALE
+    assert AdaSTE(variant="official").max_scale == 0.5
+    assert AdaSTE(variant="official", max_scale=2.0).max_scale == 2.0
+
+
+def test_get_config_holds_every_constructor_argument():
+    signature = inspect.signature(AdaSTE.__init__)
+    arguments = [p for p in signature.parameters if p not in ("self", "kwargs")]
+    q = AdaSTE(alpha=0.02, beta=0.03, max_scale=4.0, variant="official", sync_replicas=False,
+               metrics=["flip_ratio"])
+    config = q.get_config()
+    assert set(arguments) <= set(config), set(arguments) - set(config)
+    clone = AdaSTE.from_config(config)
+    assert clone.get_config() == config
+
+
+def test_larq_serialize_round_trip():
+    q = AdaSTE(alpha=0.05, beta=0.2, max_scale=2.0, variant="official")
+    restored = lq.quantizers.get(lq.quantizers.serialize(q))
+    assert isinstance(restored, AdaSTE)
+    assert restored.get_config() == q.get_config()
+    legacy = lq.quantizers.get(lq.quantizers.serialize(q, use_legacy_format=True))
+    assert legacy.get_config() == q.get_config()
+
+
+def test_layer_from_config_keeps_the_quantizer():
+    layer = lq.layers.QuantDense(3, kernel_quantizer=AdaSTE(beta=0.07, variant="official"))
+    clone = lq.layers.QuantDense.from_config(layer.get_config())
+    assert isinstance(clone.kernel_quantizer, AdaSTE)
+    assert clone.kernel_quantizer.get_config() == layer.kernel_quantizer.get_config()
+
+
+def _mlp(kernel_quantizer, last_quantizer=None):
+    return tf.keras.Sequential([
+        tf.keras.layers.Flatten(input_shape=(6, 6)),
+        lq.layers.QuantDense(16, kernel_quantizer=kernel_quantizer, use_bias=False),
+        tf.keras.layers.BatchNormalization(),
+        tf.keras.layers.Activation("relu"),
+        lq.layers.QuantDense(4, kernel_quantizer=last_quantizer or kernel_quantizer),
+    ])
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["own", "shared"])
+@pytest.mark.parametrize("path", ["m.keras", "m.h5", "saved_model"])
+def test_saved_and_loaded_model_predicts_the_same(tmp_path, path, shared, rng):
+    first = AdaSTE(beta=0.05)
+    model = _mlp(first, first if shared else AdaSTE(beta=0.05))
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = rng.normal(size=(32, 6, 6)).astype(np.float32)
+    model.fit(x, rng.integers(0, 4, 32), epochs=1, verbose=0)
+    model.layers[1].kernel_quantizer.beta_variable.assign(0.4)
+    target = str(tmp_path / path)
+    model.save(target)
+    tf.keras.backend.clear_session()
+    loaded = tf.keras.models.load_model(target)  # no custom_object_scope
+    np.testing.assert_array_equal(loaded.predict(x, verbose=0), model.predict(x, verbose=0))
+    if path != "saved_model":
+        q = loaded.layers[1].kernel_quantizer
+        assert isinstance(q, AdaSTE)
+        assert q.beta == 0.05
+    if path == "m.keras":  # the .keras file keeps the current beta too
+        assert loaded.layers[1].kernel_quantizer.beta_variable.numpy() == pytest.approx(0.4)
+
+
+def _summary_text(model):
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        lq.models.summary(model)
+    return buffer.getvalue()
+
+
+def test_summary_and_weights_same_as_ste_sign(tmp_path):
+    adaste = _mlp("adaste")
+    tf.keras.backend.clear_session()  # same layer names for both models
+    ste = _mlp("ste_sign")
+    assert _summary_text(adaste) == _summary_text(ste)
+    assert "1-bit" in _summary_text(adaste)
+    assert adaste.count_params() == ste.count_params()
+    assert [w.name for w in adaste.weights] == [w.name for w in ste.weights]
+    assert [w.shape for w in adaste.get_weights()] == [w.shape for w in ste.get_weights()]
+    adaste.save_weights(str(tmp_path / "a.h5"))
+    ste.load_weights(str(tmp_path / "a.h5"))  # the h5 weight lists line up one to one
+
+
+def test_quantized_kernels_reported_as_one_bit():
+    model = _mlp("adaste")
+    text = _summary_text(model)
+    row = next(line for line in text.splitlines() if line.strip("| ").startswith("quant_dense "))
+    assert "576" in row  # 36 * 16 one-bit weights in the 1-bit column
+
+
+@pytest.mark.parametrize("kwargs,parameter", [
+    ({"alpha": 0.0}, "alpha"), ({"alpha": -1.0}, "alpha"), ({"alpha": float("nan")}, "alpha"),
+    ({"alpha": float("inf")}, "alpha"), ({"alpha": "0.1"}, "alpha"), ({"alpha": True}, "alpha"),
+    ({"beta": -0.1}, "beta"), ({"beta": float("nan")}, "beta"), ({"beta": float("inf")}, "beta"),
+    ({"beta": None}, "beta"),
+    ({"max_scale": 0.0}, "max_scale"), ({"max_scale": -2.0}, "max_scale"),
+    ({"max_scale": float("inf")}, "max_scale"),
+    ({"variant": "Paper"}, "variant"), ({"variant": 1}, "variant"),
+    ({"sync_replicas": "yes"}, "sync_replicas"),
+])
+def test_bad_arguments_name_the_parameter(kwargs, parameter):
+    with pytest.raises((ValueError, TypeError), match=f"`{parameter}`"):
+        AdaSTE(**kwargs)
+
+
+def test_flip_ratio_metric_works():
+    model = tf.keras.Sequential([
+        tf.keras.layers.Flatten(input_shape=(4,)),
+        lq.layers.QuantDense(3, kernel_quantizer=AdaSTE(metrics=["flip_ratio"])),
+    ])
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((8, 4)), np.ones((8, 3)), epochs=1, verbose=0)
+    assert any("flip_ratio" in key for key in history.history)
