@@ -17,7 +17,8 @@ select_legacy_keras()
 
 from importlib import metadata as _metadata  # noqa: E402
 
-from adaste_tf import callbacks, initializers, ops, quantizers, schedules  # noqa: E402
+from adaste_tf import (  # noqa: E402
+    callbacks, data, initializers, models, ops, optimizers, quantizers, schedules)
 from adaste_tf.callbacks import RelaxationScheduler  # noqa: E402
 from adaste_tf.quantizers import AdaSTE  # noqa: E402
 
@@ -30,8 +31,11 @@ __all__ = [
     "AdaSTE",
     "RelaxationScheduler",
     "callbacks",
+    "data",
     "initializers",
+    "models",
     "ops",
+    "optimizers",
     "quantizers",
     "schedules",
     "__version__",

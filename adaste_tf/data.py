@@ -1,0 +1,509 @@
+"""MNIST and Fashion-MNIST as `tf.data` pipelines, online through tensorflow-datasets or offline.
+
+Where the examples come from, for `source="auto"` (the default), first match wins:
+
+1. `data_dir=...`: the four IDX files in that directory, and nothing else.
+2. tensorflow-datasets, if the dataset is already prepared in its data dir (`TFDS_DATA_DIR`,
+   default `~/tensorflow_datasets`). Checking this reads local files only.
+3. Known local copies: for Fashion-MNIST, Debian's `dataset-fashion-mnist` package
+   (`/usr/share/datasets/fashion-mnist`) and the Keras cache (`~/.keras/datasets/fashion-mnist`);
+   for MNIST, the Keras cache file `~/.keras/datasets/mnist.npz`.
+4. A tensorflow-datasets download, tried only when its server answers within a few seconds:
+   offline, tfds retries for minutes before failing, so we probe first and fail fast.
+
+If all of them fail, `DataUnavailableError` lists every path searched and how to fix it
+(`apt-get install dataset-fashion-mnist`, or `data_dir=` pointing at the IDX files).
+`source="local"` uses steps 1 and 3 only; `source="tfds"` uses steps 2 and 4 only.
+
+The offline copies are the same data as tfds serves: Debian's files hold the standard
+Fashion-MNIST images and labels byte for byte once decompressed; only the gzip wrapper was
+re-made, which is why tfds rejects them as a `manual_dir` (its checksums are of the `.gz`
+files). So local files are parsed here, with numpy, rather than handed to tfds. tfds is
+imported only when used: importing it takes seconds.
+
+Example:
+    ```python
+    import adaste_tf
+    from adaste_tf import data
+    train = data.make_dataset("fashion_mnist", "train", batch_size=128, seed=0)
+    test = data.make_dataset("fashion_mnist", "test", batch_size=512)
+    ```
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+import socket
+import threading
+import zlib
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from adaste_tf import validation
+
+__all__ = [
+    "DATASETS",
+    "DEBIAN_FASHION_MNIST_DIR",
+    "DataUnavailableError",
+    "IDX_FILES",
+    "IMAGES_MAGIC",
+    "LABELS_MAGIC",
+    "SOURCES",
+    "SPLITS",
+    "Splits",
+    "load_arrays",
+    "load_splits",
+    "make_dataset",
+    "read_idx",
+]
+
+DATASETS = ("mnist", "fashion_mnist")
+SPLITS = ("train", "test")
+SOURCES = ("auto", "tfds", "local")
+
+#: Where Debian's `dataset-fashion-mnist` package installs the four gzipped IDX files.
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+#: IDX magic numbers: two zero bytes, a type code (0x08 = uint8), then the number of dimensions.
+IMAGES_MAGIC = 0x00000803  # 2051: uint8, N x rows x cols
+LABELS_MAGIC = 0x00000801  # 2049: uint8, N
+
+#: File names (without `.gz`) of each split, as distributed by LeCun and Zalando.
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+_IMAGE_SHAPE = (28, 28)
+_NUM_CLASSES = 10
+_GZIP_MAGIC = b"\x1f\x8b"
+# IDX type codes; every multi-byte type is big-endian.
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+# The host tfds downloads MNIST and Fashion-MNIST from, probed before a download.
+_TFDS_HOST = ("storage.googleapis.com", 443)
+_PROBE_TIMEOUT_S = 3.0
+
+
+class DataUnavailableError(FileNotFoundError):
+    """No source could provide the dataset; the message lists what was searched and the fix.
+
+    Example:
+        >>> try:
+        ...     load_arrays("mnist", "test", source="local")
+        ... except DataUnavailableError as error:
+        ...     print("no local MNIST")
+        no local MNIST
+    """
+
+
+def read_idx(path: str | os.PathLike, *, magic: int | None = None) -> np.ndarray:
+    """Read one IDX file (gzipped or plain, detected from its first bytes) into a numpy array.
+
+    Args:
+        path: the file.
+        magic: the magic number the file must have, e.g. `IMAGES_MAGIC`; None accepts any IDX.
+
+    Returns:
+        An array with the file's dtype (uint8 for MNIST) and the shape its header gives.
+
+    Raises:
+        FileNotFoundError: `path` does not exist.
+        ValueError: not an IDX file, not the `magic` expected, or truncated / wrong size.
+
+    Example:
+        >>> images = read_idx(DEBIAN_FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz",
+        ...                   magic=IMAGES_MAGIC)
+        >>> images.shape, images.dtype
+        ((10000, 28, 28), dtype('uint8'))
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"IDX file not found: {path}")
+    raw = path.read_bytes()
+    if raw[:2] == _GZIP_MAGIC:
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as error:  # truncated or corrupt gzip stream
+            raise ValueError(f"{path}: corrupt or truncated gzip data ({error}).") from None
+    if len(raw) < 4:
+        raise ValueError(f"{path}: truncated: expected at least 4 bytes of IDX header, "
+                         f"got {len(raw)} bytes.")
+    found = int.from_bytes(raw[:4], "big")
+    if magic is not None and found != magic:
+        raise ValueError(f"{path}: wrong IDX magic number 0x{found:08X} ({found}), "
+                         f"expected 0x{magic:08X} ({magic}).")
+    type_code, ndim = raw[2], raw[3]
+    if raw[:2] != b"\0\0" or type_code not in _IDX_DTYPES or ndim == 0:
+        raise ValueError(f"{path}: not an IDX file: magic number 0x{found:08X} ({found}), "
+                         f"expected 0x0000TTNN with a known type TT and NN >= 1 dimensions.")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: truncated: expected a {header}-byte header, "
+                         f"got {len(raw)} bytes.")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_DTYPES[type_code])
+    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(f"{path}: wrong size: header says shape {shape}, so {expected} bytes "
+                         f"(uncompressed), but the file has {len(raw)} bytes.")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def load_arrays(name: str, split: str, data_dir: str | os.PathLike | None = None,
+                source: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+    """Load one split as numpy arrays, from local IDX files or tensorflow-datasets.
+
+    Args:
+        name: "mnist" or "fashion_mnist".
+        split: "train" (60000 examples) or "test" (10000).
+        data_dir: a directory holding the split's IDX files (`.gz` or plain); when given, only
+            it is used.
+        source: "auto" (see the module docstring for the order), "local" or "tfds".
+
+    Returns:
+        `(images, labels)`: uint8 `[N, 28, 28]` and int64 `[N]` with values in 0..9.
+
+    Raises:
+        DataUnavailableError: no source had the data (the message lists the paths searched).
+        FileNotFoundError, ValueError: `data_dir` lacks a file, or a file is malformed.
+
+    Example:
+        >>> images, labels = load_arrays("fashion_mnist", "test")
+        >>> images.shape, labels.shape
+        ((10000, 28, 28), (10000,))
+    """
+    owner = "load_arrays"
+    validation.choice("name", name, DATASETS, owner=owner)
+    validation.choice("split", split, SPLITS, owner=owner)
+    validation.choice("source", source, SOURCES, owner=owner)
+    if data_dir is not None:
+        if source == "tfds":
+            raise ValueError(f"{owner}: `data_dir` is a directory of local IDX files; it cannot "
+                             "be combined with source='tfds' (set TFDS_DATA_DIR for tfds).")
+        return _load_local_dir(Path(data_dir), split)
+
+    searched = []
+    if source != "local":
+        searched.append(f"tensorflow-datasets data dir {_tfds_data_dir()}/{name}")
+        if _tfds_is_prepared(name):
+            return _load_tfds(name, split, download=False)
+    if source != "tfds":
+        for candidate in _known_local_sources(name):
+            searched.append(str(candidate))
+            if candidate.suffix == ".npz" and candidate.is_file():
+                return _load_keras_npz(candidate, split)
+            if candidate.is_dir() and _has_split_files(candidate, split):
+                return _load_local_dir(candidate, split)
+    reason, cause = f"source={source!r} does not download", None
+    if source != "local":
+        if _network_available():
+            try:
+                return _load_tfds(name, split, download=True)
+            except Exception as error:  # any download/prepare failure ends in the same advice
+                reason, cause = f"the tensorflow-datasets download failed: {error}", error
+        else:
+            reason = (f"no network: could not connect to {_TFDS_HOST[0]}:{_TFDS_HOST[1]} "
+                      f"({_PROBE_TIMEOUT_S:g} s timeout), so no tensorflow-datasets download "
+                      "was tried")
+    raise DataUnavailableError(_unavailable_message(name, split, source, searched, reason)) \
+        from cause
+
+
+def make_dataset(name: str, split: str, batch_size: int, *, shuffle: bool | None = None,
+                 seed: int | None = None, limit: int | None = None, channels: bool = False,
+                 data_dir: str | os.PathLike | None = None, source: str = "auto",
+                 drop_remainder: bool = False) -> tf.data.Dataset:
+    """A batched, prefetched `tf.data.Dataset` of `(images, labels)` for training or evaluation.
+
+    Images are float32 in [0, 1] (uint8 / 255), shape `(batch, 28, 28)`, or `(batch, 28, 28, 1)`
+    with `channels=True` (for convolutions); labels are int64 class indices 0..9.
+
+    Args:
+        name: "mnist" or "fashion_mnist".
+        split: "train" or "test".
+        batch_size: examples per batch, >= 1.
+        shuffle: reshuffle every epoch; None (default) shuffles "train" only.
+        seed: shuffle seed, for a reproducible order; None for a fresh order each run.
+        limit: keep only the first `limit` examples (before shuffling), for tests and demos.
+        channels: add a trailing channel axis of size 1.
+        data_dir, source: where to read from, as in `load_arrays`.
+        drop_remainder: drop the last batch if it is smaller than `batch_size`.
+
+    Example:
+        >>> ds = make_dataset("fashion_mnist", "train", batch_size=32, seed=0, limit=256,
+        ...                   channels=True)
+        >>> images, labels = next(iter(ds))
+        >>> images.shape, images.dtype, labels.dtype
+        (TensorShape([32, 28, 28, 1]), tf.float32, tf.int64)
+    """
+    owner = "make_dataset"
+    validation.integer("batch_size", batch_size, minimum=1, owner=owner)
+    if limit is not None:
+        validation.integer("limit", limit, minimum=1, owner=owner)
+    if shuffle is not None:
+        validation.boolean("shuffle", shuffle, owner=owner)
+    if seed is not None:
+        validation.integer("seed", seed, owner=owner)
+    validation.boolean("channels", channels, owner=owner)
+    validation.boolean("drop_remainder", drop_remainder, owner=owner)
+    images, labels = load_arrays(name, split, data_dir=data_dir, source=source)
+    if limit is not None:  # slice the arrays, not the dataset: nothing beyond `limit` is copied
+        images, labels = images[:limit], labels[:limit]
+    if channels:
+        images = images[..., np.newaxis]
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle is None:
+        shuffle = split == "train"
+    if shuffle:
+        # The whole split fits in memory, so a full buffer gives a uniform shuffle.
+        ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    # Scale after batching: one vectorized op per batch instead of one per example.
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+# --- train / validation / test, for the training CLI ------------------------------------------
+
+# Per-channel normalization of the official code (utils/data_utils.py).
+CIFAR_NORMALIZATION = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
+    "cifar100": ((0.507, 0.487, 0.441), (0.267, 0.256, 0.276)),
+}
+VALIDATION_FRACTION = 0.1  # the official --val-split
+
+
+@dataclasses.dataclass
+class Splits:
+    """Batched train / validation / test datasets of one data set, with what a model needs."""
+
+    train: tf.data.Dataset
+    validation: tf.data.Dataset
+    test: tf.data.Dataset
+    input_shape: tuple[int, ...]
+    num_classes: int
+    train_size: int
+
+
+def load_splits(name: str, batch_size: int, *, seed: int = 0, limit: int | None = None,
+                data_dir: str | os.PathLike | None = None, conv: bool = False) -> Splits:
+    """Train (shuffled; augmented for CIFAR), validation (the last 10% of the training set,
+    as the official code holds out) and test datasets.
+
+    MNIST and Fashion-MNIST come from `load_arrays` (offline files or tfds), shaped (28, 28) for
+    an MLP, or with `conv=True` zero-padded to (32, 32, 1) for the CIFAR-shaped conv nets;
+    CIFAR-10/100 come from tfds, with the official augmentation (4-pixel zero-padded
+    random crop, horizontal flip) and per-channel normalization. `limit` keeps the first
+    `limit` training examples (and at most `limit` test examples).
+
+    Example:
+        ```python
+        splits = load_splits("fashion_mnist", 128, limit=1000)
+        model.fit(splits.train, validation_data=splits.validation)
+        ```
+    """
+    owner = "load_splits"
+    validation.choice("name", name, (*DATASETS, *CIFAR_NORMALIZATION), owner=owner)
+    validation.integer("batch_size", batch_size, minimum=1, owner=owner)
+    if limit is not None:
+        validation.integer("limit", limit, minimum=2, owner=owner)
+    if name in CIFAR_NORMALIZATION:
+        (x_train, y_train), (x_test, y_test) = (_load_tfds_images(name, split)
+                                                for split in SPLITS)
+    else:
+        (x_train, y_train), (x_test, y_test) = (load_arrays(name, split, data_dir=data_dir)
+                                                for split in SPLITS)
+    if limit is not None:
+        x_train, y_train, x_test, y_test = (x_train[:limit], y_train[:limit], x_test[:limit],
+                                            y_test[:limit])
+    if conv and name not in CIFAR_NORMALIZATION:
+        x_train, x_test = (np.pad(x, [(0, 0), (2, 2), (2, 2)])[..., np.newaxis]
+                           for x in (x_train, x_test))
+    n_val = max(1, int(round(VALIDATION_FRACTION * len(y_train))))
+    x_val, y_val = x_train[-n_val:], y_train[-n_val:]
+    x_train, y_train = x_train[:-n_val], y_train[:-n_val]
+    prepare = _cifar_preprocessor(name) if name in CIFAR_NORMALIZATION else _scale_to_unit
+
+    def pipeline(x, y, train: bool) -> tf.data.Dataset:
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if train:
+            ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size).map(lambda a, b: (prepare(a, train), b),
+                                      num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    num_classes = 100 if name == "cifar100" else 10
+    return Splits(pipeline(x_train, y_train, True), pipeline(x_val, y_val, False),
+                  pipeline(x_test, y_test, False), tuple(x_train.shape[1:]), num_classes,
+                  len(y_train))
+
+
+def _scale_to_unit(images: tf.Tensor, train: bool) -> tf.Tensor:
+    return tf.cast(images, tf.float32) / 255.0
+
+
+def _cifar_preprocessor(name: str):
+    mean, std = (tf.constant(v, tf.float32) for v in CIFAR_NORMALIZATION[name])
+
+    def prepare(images: tf.Tensor, train: bool) -> tf.Tensor:
+        x = tf.cast(images, tf.float32) / 255.0
+        if train:
+            size = tf.shape(x)[1:3]
+            x = tf.pad(x, [[0, 0], [4, 4], [4, 4], [0, 0]])
+            x = tf.map_fn(lambda im: tf.image.random_crop(im, tf.concat([size, [3]], 0)), x)
+            x = tf.image.random_flip_left_right(x)  # per image, on a batch
+        return (x - mean) / std
+
+    return prepare
+
+
+def _load_tfds_images(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Any tfds image classification data set as uint8 images and int64 labels."""
+    import tensorflow_datasets as tfds
+
+    try:
+        ds = tfds.load(name, split=split, as_supervised=True, batch_size=10000)
+    except Exception as error:
+        raise DataUnavailableError(
+            f"load_splits: {name!r} comes from tensorflow-datasets, which could not provide it "
+            f"({error}). Run once online to download it to {_tfds_data_dir()}, or set "
+            f"TFDS_DATA_DIR to a directory that has it prepared.") from error
+    images, labels = zip(*((x.numpy(), y.numpy()) for x, y in ds))
+    return np.concatenate(images), np.concatenate(labels).astype(np.int64)
+
+
+# --- local files -----------------------------------------------------------------------------
+
+def _known_local_sources(name: str) -> list[Path]:
+    """Directories (of IDX files) or `.npz` files that commonly hold a copy of `name`."""
+    # Keras caches under ~/.keras, or /tmp/.keras when the home directory is not writable.
+    keras_dirs = [Path.home() / ".keras" / "datasets", Path("/tmp/.keras/datasets")]
+    if name == "fashion_mnist":
+        return [DEBIAN_FASHION_MNIST_DIR] + [d / "fashion-mnist" for d in keras_dirs]
+    # No Debian package ships the MNIST IDX files; Keras's `mnist.load_data()` caches an npz.
+    return [d / "mnist.npz" for d in keras_dirs]
+
+
+def _split_file(directory: Path, stem: str) -> Path:
+    """The `.gz` file if present, else the plain one (which may not exist either)."""
+    gz = directory / f"{stem}.gz"
+    return gz if gz.is_file() else directory / stem
+
+
+def _has_split_files(directory: Path, split: str) -> bool:
+    return all(_split_file(directory, stem).is_file() for stem in IDX_FILES[split])
+
+
+def _load_local_dir(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read and cross-check a split's image and label IDX files from `directory`."""
+    image_path, label_path = (_split_file(directory, stem) for stem in IDX_FILES[split])
+    for path in (image_path, label_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"IDX file not found: {path} (nor {path.name}.gz) in "
+                                    f"data_dir {directory}.")
+    images = read_idx(image_path, magic=IMAGES_MAGIC)
+    labels = read_idx(label_path, magic=LABELS_MAGIC)
+    if images.shape[1:] != _IMAGE_SHAPE:
+        raise ValueError(f"{image_path}: images are {images.shape[1]}x{images.shape[2]}, "
+                         f"expected 28x28.")
+    if len(images) != len(labels):
+        raise ValueError(f"{image_path} has {len(images)} images but {label_path} has "
+                         f"{len(labels)} labels; they must match.")
+    return images, _checked_labels(labels, label_path)
+
+
+def _load_keras_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read the `mnist.npz` that `keras.datasets.mnist.load_data()` caches."""
+    suffix = "train" if split == "train" else "test"
+    with np.load(path, allow_pickle=False) as archive:
+        images, labels = archive[f"x_{suffix}"], archive[f"y_{suffix}"]
+    if images.shape[1:] != _IMAGE_SHAPE or len(images) != len(labels):
+        raise ValueError(f"{path}: expected x_{suffix} of shape [N, 28, 28] and y_{suffix} of "
+                         f"shape [N], got {images.shape} and {labels.shape}.")
+    return images.astype(np.uint8, copy=False), _checked_labels(labels, path)
+
+
+def _checked_labels(labels: np.ndarray, path: Path) -> np.ndarray:
+    labels = labels.astype(np.int64)
+    if labels.size and (labels.min() < 0 or labels.max() >= _NUM_CLASSES):
+        raise ValueError(f"{path}: labels must be in 0..{_NUM_CLASSES - 1}, found values in "
+                         f"{labels.min()}..{labels.max()}.")
+    return labels
+
+
+# --- tensorflow-datasets ---------------------------------------------------------------------
+
+def _tfds_data_dir() -> str:
+    # tfds's own default (tfds.core.constants.DATA_DIR), read without importing tfds.
+    return os.environ.get("TFDS_DATA_DIR") or str(Path.home() / "tensorflow_datasets")
+
+
+def _tfds_is_prepared(name: str) -> bool:
+    """Whether tfds has `name` prepared locally; reads local files only, never the network."""
+    data_dir = _tfds_data_dir()
+    # Cheap pre-check so that the common offline case does not pay for importing tfds.
+    if "://" not in data_dir and not (Path(data_dir) / name).is_dir():
+        return False
+    import tensorflow_datasets as tfds  # lazy: slow to import
+
+    return tfds.builder(name).is_prepared()
+
+
+def _load_tfds(name: str, split: str, *, download: bool) -> tuple[np.ndarray, np.ndarray]:
+    import tensorflow_datasets as tfds  # lazy: slow to import
+
+    builder = tfds.builder(name)
+    if download:
+        builder.download_and_prepare()
+    # Large batches, concatenated: batch_size=-1 would need the split size from the metadata.
+    ds = builder.as_dataset(split=split, batch_size=10_000, as_supervised=True)
+    batches = list(tfds.as_numpy(ds))
+    images = np.concatenate([b[0] for b in batches]).astype(np.uint8, copy=False)
+    labels = np.concatenate([b[1] for b in batches])
+    images = images.reshape((-1,) + _IMAGE_SHAPE)  # tfds stores [N, 28, 28, 1]
+    return images, _checked_labels(labels, Path(builder.data_dir))
+
+
+def _network_available(address: tuple[str, int] = _TFDS_HOST,
+                       timeout: float = _PROBE_TIMEOUT_S) -> bool:
+    """Whether a TCP connection to `address` opens within `timeout` seconds.
+
+    With a proxy configured the host may be unreachable directly yet downloadable, so we
+    leave the decision to tfds.
+    """
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    result = []
+
+    def probe():
+        try:  # name resolution ignores socket timeouts, hence the thread with a deadline
+            with socket.create_connection(address, timeout=timeout):
+                result.append(True)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(result)
+
+
+def _unavailable_message(name: str, split: str, source: str, searched: list[str],
+                         reason: str) -> str:
+    lines = [f"Could not load {name!r} split {split!r}: {reason}.", "Searched:"]
+    lines += [f"  - {place}" for place in searched] or ["  - (nothing)"]
+    fixes = ["pass data_dir= a directory holding "
+             + " and ".join(f"{stem}[.gz]" for stem in IDX_FILES[split])]
+    if name == "fashion_mnist":
+        fixes.insert(0, "install Debian's copy: apt-get install dataset-fashion-mnist "
+                        f"(files in {DEBIAN_FASHION_MNIST_DIR})")
+    fixes.append("or, online, use source='auto' so tensorflow-datasets can download it"
+                 if source == "local" else
+                 "or connect to the internet so tensorflow-datasets can download it")
+    lines.append("Fix: " + "; ".join(fixes) + ".")
+    return "\n".join(lines)

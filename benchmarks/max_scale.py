@@ -1,0 +1,66 @@
+"""Accuracy of the Fashion-MNIST demo MLP for several AdaSTE `max_scale` caps.
+
+    python benchmarks/max_scale.py --values 0.5 1 2 5 10 --epochs 10 --seeds 0 1 \
+        --out benchmarks/results/max_scale.json
+
+Writes JSON (one record per cap and seed: test accuracy, validation accuracy per epoch) and
+a PNG of final test accuracy against the cap.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import adaste_tf  # noqa: F401  (selects legacy Keras first)
+import numpy as np
+from adaste_tf import train
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--values", type=float, nargs="+", default=[0.5, 1, 2, 5, 10])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--variant", choices=("paper", "official"), default="paper")
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--hidden", type=int, nargs="+", default=[512])
+    parser.add_argument("--out", default="benchmarks/results/max_scale.json")
+    args = parser.parse_args()
+
+    records = []
+    for value in args.values:
+        for seed in args.seeds:
+            result = train.train("mlp", "fashion_mnist", "adaste", epochs=args.epochs,
+                                 seed=seed, max_scale=value, lr=args.lr, limit=args.limit,
+                                 hidden=tuple(args.hidden), verbose=0)
+            records.append({"max_scale": value, "seed": seed,
+                            "test_accuracy": result["test_accuracy"],
+                            "val_accuracy": result["history"]["val_accuracy"]})
+            print(f"max_scale={value:g} seed={seed}: test accuracy "
+                  f"{result['test_accuracy']:.4f}", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"args": vars(args), "records": records}, indent=2))
+    _plot(records, out.with_suffix(".png"))
+
+
+def _plot(records, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = sorted({r["max_scale"] for r in records})
+    means = [np.mean([r["test_accuracy"] for r in records if r["max_scale"] == v])
+             for v in values]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.semilogx(values, means, "o-")
+    ax.set(xlabel="max_scale", ylabel="test accuracy", title="AdaSTE cap, Fashion-MNIST MLP")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    main()

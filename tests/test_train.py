@@ -1,0 +1,106 @@
+"""The training CLI on tiny data: every model x estimator x dataset for one epoch, outputs."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from adaste_tf import data, models, optimizers, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def tiny_local_data(monkeypatch, rng):
+    """MNIST/Fashion-MNIST replaced by 40 random examples (the real loader is tested elsewhere)."""
+    def fake(name, split, data_dir=None, source="auto"):
+        return (rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+                rng.integers(0, 10, 40).astype(np.int64))
+
+    monkeypatch.setattr(data, "load_arrays", fake)
+
+
+@pytest.mark.parametrize("dataset", train.DATASETS)
+@pytest.mark.parametrize("model", train.MODELS)
+@pytest.mark.parametrize("estimator", models.ESTIMATORS)
+def test_every_combination_trains_one_epoch(model, dataset, estimator, tiny_local_data):
+    with tfds.testing.mock_data(num_examples=40):
+        result = train.train(model, dataset, estimator, epochs=1, batch_size=16, limit=40,
+                             width=0.0625, hidden=(16,), eager=True, verbose=0)
+    assert np.isfinite(result["history"]["loss"][0])
+    assert 0.0 <= result["test_accuracy"] <= 1.0
+    assert ("beta" in result["history"]) == (estimator == "adaste")
+
+
+def test_cli_writes_history_checkpoints_and_plot(tmp_path, tiny_local_data):
+    out = tmp_path / "run"
+    train.main(["--model", "mlp", "--dataset", "fashion_mnist", "--estimator", "adaste",
+                "--epochs", "2", "--limit", "40", "--batch-size", "8", "--out", str(out)])
+    history = json.loads((out / "history.json").read_text())
+    assert len(history["history"]["beta"]) == 2
+    assert history["history"]["beta"][1] > history["history"]["beta"][0]
+    for name in ("best.keras", "final.keras", "curves.png"):
+        assert (out / name).stat().st_size > 0
+    tf.keras.models.load_model(out / "final.keras")
+
+
+def test_official_recipe_uses_the_official_pieces(tiny_local_data):
+    result = train.train("mlp", "fashion_mnist", "adaste", recipe="official", epochs=1,
+                         limit=40, hidden=(16,), verbose=0)
+    model = result["model_object"]
+    assert isinstance(model.optimizer, optimizers.OfficialMomentum)
+    assert model.optimizer.gradient_scale == float(10 * 36) ** 2
+    kernels = [w.numpy() for w in model.trainable_weights if "kernel" in w.name]
+    assert all(np.abs(k).max() > 5 for k in kernels)  # started at +-10, moved little
+    quantizers = [layer.kernel_quantizer for layer in model.layers
+                  if hasattr(layer, "kernel_quantizer")]
+    assert {q.variant for q in quantizers} == {"official"}
+
+
+def test_official_momentum_matches_the_official_update_by_hand():
+    variable = tf.Variable([1.0, -2.0])
+    optimizer = optimizers.OfficialMomentum(0.1, momentum=0.9, gradient_scale=4.0, decay=1.0)
+    theta, m = np.array([1.0, -2.0]), np.zeros(2)
+    for step in range(1, 4):
+        gradient = np.array([0.5, 0.25]) * step
+        optimizer.apply_gradients([(tf.constant(gradient, tf.float32), variable)])
+        m = 0.9 * m + 0.1 * (4.0 * gradient + theta)
+        theta = theta - 0.1 * m / (1 - 0.9 ** step)
+    np.testing.assert_allclose(variable.numpy(), theta, rtol=1e-6)
+    clone = optimizers.OfficialMomentum.from_config(optimizer.get_config())
+    assert clone.get_config() == optimizer.get_config()
+
+
+@pytest.mark.parametrize("kwargs,parameter", [
+    ({"model": "vgg19"}, "model"), ({"dataset": "imagenet"}, "dataset"),
+    ({"estimator": "dorefa"}, "estimator"), ({"epochs": 0}, "epochs"),
+    ({"recipe": "slow"}, "recipe"), ({"lr": -1.0}, "lr"),
+])
+def test_bad_arguments_name_the_parameter(kwargs, parameter, tiny_local_data):
+    arguments = {"model_name": "mlp", "dataset": "fashion_mnist", "estimator": "adaste",
+                 "epochs": 1, **kwargs}
+    if "model" in arguments:
+        arguments["model_name"] = arguments.pop("model")
+    with pytest.raises((ValueError, TypeError), match=f"`{parameter}`"):
+        train.train(**arguments, limit=40, verbose=0)
+
+
+@pytest.mark.slow
+def test_demo_runs_on_a_few_hundred_real_examples(tmp_path):
+    if not data.DEBIAN_FASHION_MNIST_DIR.is_dir():
+        pytest.skip(f"{data.DEBIAN_FASHION_MNIST_DIR} is absent (apt-get install "
+                    "dataset-fashion-mnist)")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train_fashion_mnist.py"), "--limit", "512",
+         "--epochs", "2", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "step time AdaSTE / ste_sign" in result.stdout
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["adaste"]["test_accuracy"] > 0.3  # 10 classes: chance is 0.1
+    assert (tmp_path / "adaste" / "final.keras").is_file()
