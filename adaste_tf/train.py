@@ -148,7 +148,8 @@ class StepTimer(tf.keras.callbacks.Callback):
         return float(np.median(times))
 
 
-def train(model_name: str, dataset: str, estimator: str, *, epochs: int, recipe: str = "fast",
+def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
+          recipe: str | Recipe = "fast",
           batch_size: int | None = None, lr: float | None = None, seed: int = 0,
           jit: bool = True, out: str | Path | None = None, limit: int | None = None,
           max_scale: float | None = None, width: float = 1.0, hidden=(512, 512),
@@ -164,9 +165,10 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int, recipe:
     """
     owner = "train"
     validation.choice("dataset", dataset, DATASETS, owner=owner)
-    validation.choice("recipe", recipe, RECIPES, owner=owner)
+    if not isinstance(recipe, Recipe):
+        recipe = RECIPES[validation.choice("recipe", recipe, RECIPES, owner=owner)]
     validation.integer("epochs", epochs, minimum=1, owner=owner)
-    the_recipe = RECIPES[recipe]
+    the_recipe = recipe
     batch_size = the_recipe.batch_size if batch_size is None else validation.integer(
         "batch_size", batch_size, minimum=1, owner=owner)
     lr = the_recipe.lr if lr is None else validation.real("lr", lr, minimum=0.0, strict=True,
@@ -196,7 +198,8 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int, recipe:
                         callbacks=fit_callbacks, verbose=verbose)
     test_loss, test_accuracy = model.evaluate(splits.test, verbose=0)
     result = {
-        "model": model_name, "dataset": dataset, "estimator": estimator, "recipe": recipe,
+        "model": model_name, "dataset": dataset, "estimator": estimator,
+        "recipe": dataclasses.asdict(the_recipe),
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "jit": jit,
         "limit": limit, "max_scale": max_scale, "eager": eager,
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
