@@ -18,7 +18,7 @@ select_legacy_keras()
 from importlib import metadata as _metadata  # noqa: E402
 
 from adaste_tf import (  # noqa: E402
-    callbacks, data, initializers, models, ops, optimizers, quantizers, schedules)
+    callbacks, data, export, initializers, models, ops, optimizers, quantizers, schedules)
 from adaste_tf.callbacks import RelaxationScheduler  # noqa: E402
 from adaste_tf.quantizers import AdaSTE  # noqa: E402
 
@@ -32,6 +32,7 @@ __all__ = [
     "RelaxationScheduler",
     "callbacks",
     "data",
+    "export",
     "initializers",
     "models",
     "ops",

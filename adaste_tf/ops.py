@@ -55,13 +55,17 @@ _ABS_FLOOR = 1e-30
 
 
 def sign(x: tf.Tensor) -> tf.Tensor:
-    """Sign with `sign(0) = +1`, as larq's `larq.math.sign` (so the backward agrees with it).
+    """Sign with `sign(0) = +1`, written as larq's `larq.math.sign`.
+
+    The same expression as larq, `sign(sign(x) + 0.1)`, because that is the pattern Larq
+    Compute Engine recognizes as binarization: as an activation quantizer it then becomes
+    `LceQuantize` and a binary convolution, not float ops.
 
     Example:
         >>> sign(tf.constant([-2.0, 0.0, 3.0])).numpy()
         array([-1.,  1.,  1.], dtype=float32)
     """
-    return tf.where(x >= 0, tf.ones_like(x), -tf.ones_like(x))
+    return tf.sign(tf.sign(x) + 0.1)
 
 
 def _compute_dtype(dtype: tf.DType) -> tf.DType:
@@ -119,23 +123,21 @@ def paper_scale(
     alpha = tf.cast(alpha, dtype)
     beta = tf.cast(beta, dtype)
 
+    # Every case is c0 + c1 / a, with c0 the outward scale: linear zone c0 = 1/(1+b),
+    # c1 = 2b(1+alpha)/(1+b); saturated c0 = 0, c1 = (1+2b+alpha b)/(1+b); binary c0 = 0,
+    # c1 = 2. The coefficients are scalars, so the elementwise work is a handful of fused ops
+    # (beta = 0, theta = 0 gives c0 = 1, c1 = 0: the identity STE, not 0/0).
     a = tf.abs(t)
-    a_safe = tf.maximum(a, _ABS_FLOOR)
-    k = 1.0 - alpha * beta
     one_over = 1.0 / (1.0 + beta)
+    k = 1.0 - alpha * beta
+    c1_saturated = tf.where(k > 0, (1.0 + 2.0 * beta + alpha * beta) * one_over, 2.0)
+    linear = a < k  # never true once alpha * beta >= 1, since then k <= 0
+    c0 = tf.where(linear, one_over, 0.0)
+    c1 = tf.where(linear, 2.0 * beta * (1.0 + alpha) * one_over, c1_saturated)
     # dy == 0 counts as outward; its gradient is zero whatever the scale.
-    inward = sign(t) * g > 0
-
-    # Written as 1/(1+b) + 2b(1+alpha)/((1+b) a) so that beta = 0, theta = 0 gives 1, not 0/0.
-    linear_in = one_over + 2.0 * beta * (1.0 + alpha) * one_over / a_safe
-    saturated_in = (1.0 + 2.0 * beta + alpha * beta) * one_over / a_safe
-    binary_in = 2.0 / a_safe
-
-    relaxed = k > 0  # alpha * beta < 1
-    linear = relaxed & (a < k)
-    inward_scale = tf.where(linear, linear_in, tf.where(relaxed, saturated_in, binary_in))
-    outward_scale = tf.where(linear, one_over * tf.ones_like(a), tf.zeros_like(a))
-    scale = tf.where(inward, tf.minimum(inward_scale, max_scale), outward_scale)
+    inward = tf.where(t >= 0, g > 0, g < 0)
+    inward_scale = tf.minimum(c0 + c1 / tf.maximum(a, _ABS_FLOOR), max_scale)
+    scale = tf.where(inward, inward_scale, c0)
     return tf.cast(scale, theta.dtype)
 
 
