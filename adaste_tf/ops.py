@@ -68,8 +68,10 @@ def sign(x: tf.Tensor) -> tf.Tensor:
     return tf.sign(tf.sign(x) + 0.1)
 
 
-def _compute_dtype(dtype: tf.DType) -> tf.DType:
-    return tf.float64 if dtype == tf.float64 else tf.float32
+def _in_compute_dtype(theta: tf.Tensor, *values) -> list[tf.Tensor]:
+    """`theta` and `values` cast to float32 (float64 if theta is float64): see module doc."""
+    dtype = tf.float64 if theta.dtype == tf.float64 else tf.float32
+    return [tf.cast(v, dtype) for v in (theta, *values)]
 
 
 def relaxed_weight(theta: tf.Tensor, alpha: float, beta: float | tf.Tensor) -> tf.Tensor:
@@ -85,10 +87,7 @@ def relaxed_weight(theta: tf.Tensor, alpha: float, beta: float | tf.Tensor) -> t
         array([-0.2,  0. ,  0.5,  1. ], dtype=float32)
     """
     theta = tf.convert_to_tensor(theta)
-    dtype = _compute_dtype(theta.dtype)
-    t = tf.cast(theta, dtype)
-    alpha = tf.cast(alpha, dtype)
-    beta = tf.cast(beta, dtype)
+    t, alpha, beta = _in_compute_dtype(theta, alpha, beta)
     w = (t + beta * (1.0 + alpha) * sign(t)) / (1.0 + beta)
     return tf.cast(tf.clip_by_value(w, -1.0, 1.0), theta.dtype)
 
@@ -117,11 +116,7 @@ def paper_scale(
         array([1.1980199], dtype=float32)
     """
     theta = tf.convert_to_tensor(theta)
-    dtype = _compute_dtype(theta.dtype)
-    t = tf.cast(theta, dtype)
-    g = tf.cast(dy, dtype)
-    alpha = tf.cast(alpha, dtype)
-    beta = tf.cast(beta, dtype)
+    t, g, alpha, beta = _in_compute_dtype(theta, dy, alpha, beta)
 
     # Every case is c0 + c1 / a, with c0 the outward scale: linear zone c0 = 1/(1+b),
     # c1 = 2b(1+alpha)/(1+b); saturated c0 = 0, c1 = (1+2b+alpha b)/(1+b); binary c0 = 0,
@@ -163,11 +158,7 @@ def official_scale(
         array([0.1039604], dtype=float32)
     """
     theta = tf.convert_to_tensor(theta)
-    dtype = _compute_dtype(theta.dtype)
-    t = tf.cast(theta, dtype)
-    g = tf.cast(dy, dtype)
-    alpha = tf.cast(alpha, dtype)
-    beta = tf.cast(beta, dtype)
+    t, g, alpha, beta = _in_compute_dtype(theta, dy, alpha, beta)
 
     a = tf.abs(t)
     a_safe = tf.maximum(a, _ABS_FLOOR)
