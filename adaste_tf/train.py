@@ -118,7 +118,8 @@ def _optimizer(recipe: Recipe, lr: float, total_steps: int, train_size: int):
 
 
 class StepTimer(tf.keras.callbacks.Callback):
-    """Wall time per training step of each epoch (the first epoch includes compilation).
+    """Wall time per training step of each epoch, validation excluded (the first epoch includes
+    compilation).
 
     Example:
         ```python
@@ -134,13 +135,15 @@ class StepTimer(tf.keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._steps = 0
-        self._start = time.perf_counter()
+        self._start = self._last = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
         self._steps += 1
+        self._last = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.step_times.append((time.perf_counter() - self._start) / max(self._steps, 1))
+        # Up to the last training step: Keras runs validation before on_epoch_end.
+        self.step_times.append((self._last - self._start) / max(self._steps, 1))
 
     def steady_step_time(self) -> float:
         """Median step time over the epochs after the first (all epochs if only one)."""
