@@ -93,7 +93,15 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
 
     def beta_for(self, quantizer: AdaSTE, index: int) -> float:
         """The beta that `quantizer` gets at `index`, checked to be finite and >= 0."""
-        beta = self.schedule(index, initial_beta=quantizer.beta, alpha=quantizer.alpha)
+        try:
+            beta = self.schedule(index, initial_beta=quantizer.beta, alpha=quantizer.alpha)
+        except TypeError as error:
+            # A value that is not a number (None, a string, a list, a tensor of several values):
+            # say which schedule, when, and for which quantizer.
+            raise TypeError(
+                f"RelaxationScheduler: the schedule {self.schedule!r} failed at "
+                f"{self.update_freq} {index} for quantizer {quantizer.name!r}: {error} A "
+                f"schedule must return a finite number >= 0.") from error
         if not math.isfinite(beta) or beta < 0:
             raise ValueError(
                 f"RelaxationScheduler: the schedule {self.schedule!r} returned beta={beta!r} at "

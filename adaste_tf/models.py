@@ -165,7 +165,6 @@ def mlp(
         input_quantizer: larq quantizer of the binary layers' inputs (not of the data that the
             first layer reads), None to keep activations real as officially. A sign quantizer
             after a ReLU sees only values >= 0, hence only +1: use `activation=None` with one.
-            For AdaSTE here use `AdaSTE(sync_replicas=False)` (see its docstring).
         binarize_first_last: True (official) binarizes every layer; False keeps the first and
             the last layer full precision (no quantizer, Glorot initialization, no constraint).
         kernel_initializer: initializer of the binary kernels (for the official recipe

@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 
 from adaste_tf import validation
@@ -43,7 +44,13 @@ class BetaSchedule:
 
     def __call__(self, index: int, *, initial_beta: float = 0.01, alpha: float = 0.01) -> float:
         index = validation.integer("index", index, minimum=0, owner=type(self).__name__)
-        return float(self.beta_at(index, initial_beta, alpha))
+        value = self.beta_at(index, initial_beta, alpha)
+        array = np.asarray(value) if not isinstance(value, (str, bytes)) else None
+        # A real scalar of any kind (float, numpy scalar, 0-d tensor); not bools or strings.
+        if array is None or array.ndim != 0 or array.dtype.kind not in "fiu":
+            raise TypeError(f"{self!r} returned {value!r} of type {type(value).__name__} at "
+                            f"index {index}; a beta schedule must return a real number.")
+        return float(array)
 
     def beta_at(self, index: int, initial_beta: float, alpha: float) -> float:
         raise NotImplementedError

@@ -1,0 +1,306 @@
+"""The bad-input catalogue: each wrong use gets a clear error where the user made the mistake.
+
+`CATALOGUE` is one table, `id -> input -> callable -> exception type -> regex`; each message
+must name the parameter (or the file, or the layer) and what is accepted. The README's
+"Troubleshooting" table (docs/reliability.md) is generated from it, with the real messages:
+
+    python tests/test_bad_inputs.py    # prints the markdown table
+
+and `test_docs_table_matches_the_catalogue` checks that the docs list every case.
+
+Nothing here touches the network: the tfds cases replace the network probe and the download.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import math
+import re
+import struct
+import sys
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import adaste_tf  # noqa: F401  (first: selects legacy Keras before TensorFlow)
+import larq as lq
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from adaste_tf import data, export, quantizers, schedules
+from adaste_tf.callbacks import RelaxationScheduler
+from adaste_tf.quantizers import AdaSTE
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    """What a case may use: a scratch directory and pytest's monkeypatch."""
+
+    tmp: Path
+    monkeypatch: pytest.MonkeyPatch
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    id: str
+    input: str  # what the user wrote, for the docs table
+    call: Callable[[Context], object]
+    error: type[BaseException]
+    match: str  # regex the message must contain
+
+
+# --- helpers the cases use -------------------------------------------------------------------
+
+def _model(quantizer="adaste") -> tf.keras.Model:
+    return tf.keras.Sequential([tf.keras.layers.InputLayer((4,)),
+                                lq.layers.QuantDense(2, kernel_quantizer=quantizer)])
+
+
+def _fit_with(schedule) -> None:
+    """Three epochs with a RelaxationScheduler driven by `schedule`."""
+    model = _model()
+    model.compile("sgd", "mse")
+    model.fit(np.ones((8, 4)), np.ones((8, 2)), epochs=3, verbose=0,
+              callbacks=[RelaxationScheduler(schedule)])
+
+
+def _fit_without_adaste(_: Context) -> None:
+    model = _model("ste_sign")
+    model.compile("sgd", "mse")
+    model.fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0, callbacks=[RelaxationScheduler()])
+
+
+def _idx(tmp: Path, name: str, magic: int = data.IMAGES_MAGIC, shape=(3, 28, 28),
+         cut: int = 0) -> Path:
+    """An IDX file (gzipped), optionally with a wrong magic or `cut` bytes missing at the end."""
+    raw = struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in shape)
+    raw += bytes(int(np.prod(shape)))
+    path = tmp / name
+    path.write_bytes(gzip.compress(raw[:len(raw) - cut]))
+    return path
+
+
+def _offline(ctx: Context, download_error: Exception | None = None) -> None:
+    """No tfds data, no local copies; the network probe says offline unless a download error is
+    given, in which case the 'download' raises it. Nothing touches the network either way."""
+    ctx.monkeypatch.setenv("TFDS_DATA_DIR", str(ctx.tmp / "tfds"))
+    ctx.monkeypatch.setattr(data, "_known_local_sources", lambda name: [ctx.tmp / "none"])
+    ctx.monkeypatch.setattr(data, "_network_available",
+                            lambda *a, **k: download_error is not None)
+
+    def download(*args, **kwargs):
+        raise download_error
+
+    ctx.monkeypatch.setattr(data, "_load_tfds", download)
+
+
+class PythonSideLayer(tf.keras.layers.Layer):
+    """A layer TFLite cannot express: its work happens in Python."""
+
+    def call(self, inputs):
+        outputs = tf.py_function(lambda t: t * 2.0, [inputs], tf.float32)
+        outputs.set_shape(inputs.shape)
+        return outputs
+
+
+def _convert_python_side_layer(_: Context) -> None:
+    model = tf.keras.Sequential([tf.keras.layers.InputLayer((4,)),
+                                 lq.layers.QuantDense(4, kernel_quantizer="adaste"),
+                                 PythonSideLayer(name="python_side")])
+    export.convert(model, engine="tflite")
+
+
+def _newer_keras_file(ctx: Context) -> Path:
+    """A .keras file whose AdaSTE config says it was written by a future adaste_tf."""
+    path = ctx.tmp / "model.keras"
+    _model().save(path)
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    config = files["config.json"].decode()
+    key = f'"_config_version": {quantizers.CONFIG_VERSION}'
+    assert key in config
+    files["config.json"] = config.replace(key, '"_config_version": 99').encode()
+    newer = ctx.tmp / "newer.keras"
+    with zipfile.ZipFile(newer, "w") as archive:
+        for name, content in files.items():
+            archive.writestr(name, content)
+    return newer
+
+
+def _newer_config(_: Context):
+    return AdaSTE.from_config({**AdaSTE().get_config(), "_config_version": 99})
+
+
+NUMBER = r"must be a finite real number"
+
+CATALOGUE = [
+    # --- AdaSTE ---
+    Case("alpha-zero", "AdaSTE(alpha=0)", lambda c: AdaSTE(alpha=0), ValueError,
+         rf"AdaSTE: `alpha` {NUMBER} > 0, got 0"),
+    Case("alpha-negative", "AdaSTE(alpha=-0.01)", lambda c: AdaSTE(alpha=-0.01), ValueError,
+         rf"`alpha` {NUMBER} > 0, got -0.01"),
+    Case("alpha-string", 'AdaSTE(alpha="0.01")', lambda c: AdaSTE(alpha="0.01"), TypeError,
+         rf"`alpha` {NUMBER} > 0, got '0.01' of type str"),
+    Case("beta-nan", 'AdaSTE(beta=float("nan"))', lambda c: AdaSTE(beta=math.nan), ValueError,
+         rf"`beta` {NUMBER} >= 0, got nan"),
+    Case("beta-negative", "AdaSTE(beta=-1)", lambda c: AdaSTE(beta=-1), ValueError,
+         rf"`beta` {NUMBER} >= 0, got -1"),
+    Case("max-scale-inf", 'AdaSTE(max_scale=float("inf"))',
+         lambda c: AdaSTE(max_scale=math.inf), ValueError, rf"`max_scale` {NUMBER} > 0, got inf"),
+    Case("variant-unknown", 'AdaSTE(variant="Official")', lambda c: AdaSTE(variant="Official"),
+         ValueError, r"`variant` must be one of 'paper', 'official', got 'Official'"),
+    Case("sync-replicas-int", "AdaSTE(sync_replicas=1)", lambda c: AdaSTE(sync_replicas=1),
+         TypeError, r"`sync_replicas` must be True or False, got 1"),
+    Case("config-newer", "AdaSTE.from_config(config with _config_version=99)", _newer_config,
+         ValueError, r"`_config_version`=99, written by a newer adaste_tf.*Upgrade adaste_tf"),
+    Case("load-newer-keras-file", "load_model('newer.keras') saved by a newer adaste_tf",
+         lambda c: tf.keras.models.load_model(_newer_keras_file(c)), (TypeError, ValueError),
+         r"`_config_version`=99, written by a newer adaste_tf.*Upgrade adaste_tf"),
+    # --- schedules ---
+    Case("geometric-rate-below-one", "schedules.Geometric(rate=0.9)",
+         lambda c: schedules.Geometric(rate=0.9), ValueError,
+         rf"Geometric: `rate` {NUMBER} >= 1, got 0.9"),
+    Case("geometric-rate-nan", 'schedules.Geometric(rate=float("nan"))',
+         lambda c: schedules.Geometric(rate=math.nan), ValueError, r"`rate` .* got nan"),
+    Case("geometric-initial-string", 'schedules.Geometric(initial="0.01")',
+         lambda c: schedules.Geometric(initial="0.01"), TypeError,
+         rf"`initial` {NUMBER} >= 0, got '0.01' of type str"),
+    Case("constant-negative", "schedules.Constant(-0.5)", lambda c: schedules.Constant(-0.5),
+         ValueError, rf"Constant: `value` {NUMBER} >= 0, got -0.5"),
+    Case("linear-steps-zero", "schedules.Linear(steps=0)", lambda c: schedules.Linear(steps=0),
+         ValueError, r"Linear: `steps` must be an integer >= 1, got 0"),
+    Case("cosine-steps-float", "schedules.Cosine(steps=2.5)",
+         lambda c: schedules.Cosine(steps=2.5), TypeError,
+         r"Cosine: `steps` must be an integer >= 1, got 2.5 of type float"),
+    Case("schedule-unknown-name", 'schedules.get("exponential")',
+         lambda c: schedules.get("exponential"), ValueError,
+         r"`schedule` must be one of 'geometric', 'constant', 'linear', 'cosine'"),
+    Case("schedule-negative-index", "schedules.Geometric()(-1)",
+         lambda c: schedules.Geometric()(-1), ValueError,
+         r"`index` must be an integer >= 0, got -1"),
+    # --- RelaxationScheduler ---
+    Case("scheduler-update-freq", 'RelaxationScheduler(update_freq="step")',
+         lambda c: RelaxationScheduler(update_freq="step"), ValueError,
+         r"`update_freq` must be one of 'epoch', 'batch', got 'step'"),
+    Case("scheduler-schedule-number", "RelaxationScheduler(schedule=0.5)",
+         lambda c: RelaxationScheduler(schedule=0.5), TypeError,
+         r"`schedule` must be a BetaSchedule, a name, a config dict, a callable"),
+    Case("scheduler-verbose-negative", "RelaxationScheduler(verbose=-1)",
+         lambda c: RelaxationScheduler(verbose=-1), ValueError,
+         r"`verbose` must be an integer >= 0, got -1"),
+    Case("scheduler-without-adaste", "fit(callbacks=[RelaxationScheduler()]) on a model "
+         "without AdaSTE", _fit_without_adaste, ValueError,
+         r"RelaxationScheduler: the model '.*' has no AdaSTE quantizer"),
+    Case("schedule-returns-nan", "a schedule that returns NaN at epoch 2",
+         lambda c: _fit_with(lambda e: math.nan if e == 2 else 0.01), ValueError,
+         r"returned beta=nan at epoch 2 .* must return a finite number >= 0"),
+    Case("schedule-returns-negative", "a schedule that returns -0.5 at epoch 1",
+         lambda c: _fit_with(lambda e: -0.5 if e == 1 else 0.01), ValueError,
+         r"returned beta=-0.5 at epoch 1 .* must return a finite number >= 0"),
+    Case("schedule-returns-none", "a schedule that returns None at epoch 1",
+         lambda c: _fit_with(lambda e: None if e == 1 else 0.01), TypeError,
+         r"failed at epoch 1 for quantizer .*NoneType.* must return a finite number >= 0"),
+    # --- adaste_tf.data ---
+    Case("idx-missing", "data.read_idx('missing.gz')",
+         lambda c: data.read_idx(c.tmp / "missing.gz"), FileNotFoundError,
+         r"IDX file not found: .*missing\.gz"),
+    Case("idx-truncated", "data.read_idx(a file cut short)",
+         lambda c: data.read_idx(_idx(c.tmp, "cut.gz", cut=100)), ValueError,
+         r"cut\.gz: wrong size: header says shape \(3, 28, 28\), so 2368 bytes"),
+    Case("idx-wrong-magic", "data.read_idx(labels file, magic=IMAGES_MAGIC)",
+         lambda c: data.read_idx(_idx(c.tmp, "labels.gz", data.LABELS_MAGIC, (3,)),
+                                 magic=data.IMAGES_MAGIC), ValueError,
+         r"labels\.gz: wrong IDX magic number 0x00000801 \(2049\), expected 0x00000803"),
+    Case("data-dir-empty", "data.load_arrays('fashion_mnist', 'train', data_dir=empty_dir)",
+         lambda c: data.load_arrays("fashion_mnist", "train", data_dir=c.tmp), FileNotFoundError,
+         r"IDX file not found: .*train-images-idx3-ubyte .*in data_dir"),
+    Case("offline-no-local-files", "data.load_arrays('mnist', 'train') offline, no local copy",
+         lambda c: (_offline(c), data.load_arrays("mnist", "train")), data.DataUnavailableError,
+         r"(?s)Could not load 'mnist' split 'train': no network.*Searched:.*Fix: pass data_dir="),
+    Case("tfds-download-fails", "data.load_arrays('fashion_mnist', 'test'), tfds unreachable",
+         lambda c: (_offline(c, ConnectionError("storage.googleapis.com unreachable")),
+                    data.load_arrays("fashion_mnist", "test")), data.DataUnavailableError,
+         r"(?s)the tensorflow-datasets download failed: storage.googleapis.com unreachable.*"
+         r"apt-get install dataset-fashion-mnist"),
+    Case("dataset-name", "data.make_dataset('cifar', 'train', 32)",
+         lambda c: data.make_dataset("cifar", "train", 32), ValueError,
+         r"`name` must be one of 'mnist', 'fashion_mnist', got 'cifar'"),
+    Case("dataset-split", "data.make_dataset('mnist', 'validation', 32)",
+         lambda c: data.make_dataset("mnist", "validation", 32), ValueError,
+         r"`split` must be one of 'train', 'test', got 'validation'"),
+    Case("dataset-batch-size", "data.make_dataset('mnist', 'train', batch_size=0)",
+         lambda c: data.make_dataset("mnist", "train", 0), ValueError,
+         r"make_dataset: `batch_size` must be an integer >= 1, got 0"),
+    # --- adaste_tf.export ---
+    Case("export-engine", 'export.convert(model, engine="onnx")',
+         lambda c: export.convert(_model(), engine="onnx"), ValueError,
+         r"convert: `engine` must be one of 'lce', 'tflite', got 'onnx'"),
+    Case("export-not-a-model", 'export.convert("model.keras")',
+         lambda c: export.convert("model.keras"), TypeError,
+         r"convert: `model` must be a tf.keras.Model"),
+    Case("export-unsupported-layer", 'export.convert(model with a tf.py_function layer, '
+         'engine="tflite")', _convert_python_side_layer, export.ConversionError,
+         r"cannot be converted: layer\(s\) 'python_side' \(unsupported op\(s\): EagerPyFunc\)"),
+]
+
+
+@pytest.mark.parametrize("case", CATALOGUE, ids=[case.id for case in CATALOGUE])
+def test_bad_input_gets_a_clear_error(case, tmp_path, monkeypatch):
+    with pytest.raises(case.error, match=case.match) as caught:
+        case.call(Context(tmp_path, monkeypatch))
+    message = str(caught.value)
+    # A message a user can act on: it says what is accepted (or what to do), not only "bad".
+    assert re.search(r"must|expected|header says|Fix:|Upgrade|Replace|not found|no AdaSTE",
+                     message), message
+
+
+def test_catalogue_is_large_and_ids_are_unique():
+    ids = [case.id for case in CATALOGUE]
+    assert len(ids) == len(set(ids))
+    assert len(ids) >= 25
+
+
+def test_docs_table_matches_the_catalogue():
+    """docs/reliability.md's Troubleshooting table has one row per case, in catalogue order."""
+    text = DOCS.read_text()
+    section = text.split("## Troubleshooting", 1)[1]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert [row.split("|")[1].strip() for row in rows] == [f"`{c.input}`" for c in CATALOGUE]
+
+
+def markdown_table(tmp: Path) -> str:
+    """Run every case and return the docs table: input -> exception and message."""
+    lines = ["| Input | Error |", "|---|---|"]
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for case in CATALOGUE:
+            directory = tmp / case.id
+            directory.mkdir()
+            try:
+                case.call(Context(directory, monkeypatch))
+            except Exception as error:  # what the user sees
+                message = " ".join(str(error).replace(str(directory), "<dir>").split())
+                # Keras wraps a layer's from_config error after the whole config: keep the end.
+                _, wrapped, cause = message.partition("Exception encountered: ")
+                if wrapped:
+                    message = f"Error when deserializing class ... Exception encountered: {cause}"
+                if len(message) > 300:
+                    message = message[:297] + "..."
+                message = message.replace("|", "\\|")
+                lines.append(f"| `{case.input}` | `{type(error).__name__}`: {message} |")
+            else:
+                raise AssertionError(f"{case.id}: no error")
+            monkeypatch.undo()
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch:
+        print(markdown_table(Path(scratch)))
+    sys.exit(0)
