@@ -241,6 +241,9 @@ def make_dataset(name: str, split: str, batch_size: int, *, shuffle: bool | None
         (TensorShape([32, 28, 28, 1]), tf.float32, tf.int64)
     """
     owner = "make_dataset"
+    validation.choice("name", name, DATASETS, owner=owner)
+    validation.choice("split", split, SPLITS, owner=owner)
+    validation.choice("source", source, SOURCES, owner=owner)
     validation.integer("batch_size", batch_size, minimum=1, owner=owner)
     if limit is not None:
         validation.integer("limit", limit, minimum=1, owner=owner)

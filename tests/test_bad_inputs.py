@@ -2,7 +2,7 @@
 
 `CATALOGUE` is one table, `id -> input -> callable -> exception type -> regex`; each message
 must name the parameter (or the file, or the layer) and what is accepted. The README's
-"Troubleshooting" table (docs/reliability.md) is generated from it, with the real messages:
+"Troubleshooting" table (README.md) is generated from it, with the real messages:
 
     python tests/test_bad_inputs.py    # prints the markdown table
 
@@ -34,7 +34,7 @@ from adaste_tf import data, export, quantizers, schedules
 from adaste_tf.callbacks import RelaxationScheduler
 from adaste_tf.quantizers import AdaSTE
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
+DOCS = Path(__file__).resolve().parents[1] / "README.md"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,7 +266,7 @@ def test_catalogue_is_large_and_ids_are_unique():
 
 
 def test_docs_table_matches_the_catalogue():
-    """docs/reliability.md's Troubleshooting table has one row per case, in catalogue order."""
+    """README.md's Troubleshooting table has one row per case, in catalogue order."""
     text = DOCS.read_text()
     section = text.split("## Troubleshooting", 1)[1]
     rows = [line for line in section.splitlines() if line.startswith("| `")]
