@@ -368,8 +368,11 @@ def test_network_probe_is_bounded(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     start = time.monotonic()
     assert data._network_available(("127.0.0.1", 1), timeout=0.5) is False  # refused
-    monkeypatch.setattr(data.socket, "create_connection",
-                        lambda *a, **k: time.sleep(5))  # hangs past the deadline
+    def hang(*args, **kwargs):  # past the deadline, then fails as a real connect would
+        time.sleep(5)
+        raise OSError("timed out")
+
+    monkeypatch.setattr(data.socket, "create_connection", hang)
     assert data._network_available(("127.0.0.1", 1), timeout=0.5) is False
     assert time.monotonic() - start < 3
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
