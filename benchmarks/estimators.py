@@ -4,6 +4,7 @@
         --lrs 3e-4 1e-3 3e-3 --out benchmarks/results/estimators_mlp.json
     python benchmarks/estimators.py --network vgg --width 0.25 --limit 10000 --epochs 5 \
         --seeds 0 1 2 --lrs 1e-3 3e-3 --out benchmarks/results/estimators_vgg.json
+    python benchmarks/estimators.py ... --lrs 1e-2 --extend   # one more lr into the same file
 
 Networks: (a) the demo MLP (784-512-10) on Fashion-MNIST; (b) VGG-16 narrowed by `--width`, on
 Fashion-MNIST zero-padded to 32x32. Every estimator trains the same network with the `fast`
@@ -92,19 +93,25 @@ def main():
     parser.add_argument("--width", type=float, default=0.25)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", default="benchmarks/results/estimators.json")
+    parser.add_argument("--extend", action="store_true",
+                        help="add these runs to the records already in --out (e.g. one more lr)")
     args = parser.parse_args()
+    out = Path(args.out)
+    previous = json.loads(out.read_text()) if args.extend else {"records": [],
+                                                                  "wall_seconds": 0.0}
     start = time.perf_counter()
-    records = run(args)
+    records = previous["records"] + run(args)
     table = summarize(records)
-    wall = time.perf_counter() - start
+    wall = previous["wall_seconds"] + time.perf_counter() - start
     print(f"\n{'estimator':<22} {'lr':>7} {'test accuracy (mean +- std, min-max)':>40}")
     for estimator, row in table.items():
         print(f"{estimator:<22} {row['lr']:>7g}   {row['test_mean']:.4f} +- {row['test_std']:.4f}"
               f"  ({row['test_min']:.4f}-{row['test_max']:.4f})")
     print(f"wall time {wall / 60:.1f} min")
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "wall_seconds": wall, "table": table,
+    arguments = previous.get("args", []) if args.extend else []
+    arguments = (arguments if isinstance(arguments, list) else [arguments]) + [vars(args)]
+    out.write_text(json.dumps({"args": arguments, "wall_seconds": wall, "table": table,
                                "records": records}, indent=2))
     plot(records, table, out.with_suffix(".png"))
 
