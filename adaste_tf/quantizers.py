@@ -116,7 +116,8 @@ def adaste_sign(
         >>> tape.gradient(y, x).numpy()
         array([1., 0.], dtype=float32)
     """
-    scale_fn = _COMPILED_SCALES[variant]
+    scale_fn = _COMPILED_SCALES[validation.choice("variant", variant, VARIANTS,
+                                                  owner="adaste_sign")]
 
     @tf.custom_gradient
     def _call(x):

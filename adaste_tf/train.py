@@ -40,7 +40,7 @@ from adaste_tf import callbacks as adaste_callbacks
 from adaste_tf import data, initializers, models, optimizers, schedules, validation
 from adaste_tf.quantizers import AdaSTE
 
-__all__ = ["Recipe", "RECIPES", "make_quantizer", "build_model", "train", "main"]
+__all__ = ["Recipe", "RECIPES", "make_quantizer", "build_model", "train", "main", "cli"]
 
 MODELS = ("mlp", "vgg16", "resnet18")
 DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
@@ -283,5 +283,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     return result
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The `adaste-train` console script (returns nothing, so the exit status is 0)."""
     main()
+
+
+if __name__ == "__main__":
+    cli()

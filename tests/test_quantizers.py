@@ -208,6 +208,11 @@ def test_bad_arguments_name_the_parameter(kwargs, parameter):
         AdaSTE(**kwargs)
 
 
+def test_adaste_sign_rejects_an_unknown_variant():
+    with pytest.raises(ValueError, match="adaste_sign: `variant` must be one of 'paper', "):
+        quantizers.adaste_sign(tf.constant([1.0]), variant="fenbp")
+
+
 def test_flip_ratio_metric_works():
     model = tf.keras.Sequential([
         tf.keras.layers.Flatten(input_shape=(4,)),

@@ -104,3 +104,12 @@ def test_demo_runs_on_a_few_hundred_real_examples(tmp_path):
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["adaste"]["test_accuracy"] > 0.3  # 10 classes: chance is 0.1
     assert (tmp_path / "adaste" / "final.keras").is_file()
+
+
+@pytest.mark.parametrize("command", [["-m", "adaste_tf.train"], None], ids=["module", "script"])
+def test_command_line_entry_points(command):
+    script = Path(sys.executable).parent / "adaste-train"
+    argv = [sys.executable, *command] if command else [str(script)]
+    result = subprocess.run([*argv, "--help"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--estimator" in result.stdout and "--recipe" in result.stdout
