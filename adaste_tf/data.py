@@ -258,16 +258,25 @@ def make_dataset(name: str, split: str, batch_size: int, *, shuffle: bool | None
         images, labels = images[:limit], labels[:limit]
     if channels:
         images = images[..., np.newaxis]
-    ds = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle is None:
         shuffle = split == "train"
+    return _batched(images, labels, batch_size, shuffle=shuffle, seed=seed,
+                    prepare=_scale_to_unit, drop_remainder=drop_remainder)
+
+
+def _batched(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool,
+             seed: int | None, prepare, drop_remainder: bool = False) -> tf.data.Dataset:
+    """In-memory arrays as a shuffled (or not), batched, prepared, prefetched dataset.
+
+    `prepare(images, shuffle)` runs after batching: one vectorized op per batch instead of one
+    per example; it gets `shuffle` as its "training" flag (augmentation only when training).
+    """
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle:
         # The whole split fits in memory, so a full buffer gives a uniform shuffle.
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    # Scale after batching: one vectorized op per batch instead of one per example.
-    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y),
-                num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda x, y: (prepare(x, shuffle), y), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -333,12 +342,7 @@ def load_splits(name: str, batch_size: int, *, seed: int = 0, limit: int | None 
     prepare = _cifar_preprocessor(name) if name in CIFAR_NORMALIZATION else _scale_to_unit
 
     def pipeline(x, y, train: bool) -> tf.data.Dataset:
-        ds = tf.data.Dataset.from_tensor_slices((x, y))
-        if train:
-            ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch_size).map(lambda a, b: (prepare(a, train), b),
-                                      num_parallel_calls=tf.data.AUTOTUNE)
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return _batched(x, y, batch_size, shuffle=train, seed=seed, prepare=prepare)
 
     num_classes = 100 if name == "cifar100" else 10
     return Splits(pipeline(x_train, y_train, True), pipeline(x_val, y_val, False),
