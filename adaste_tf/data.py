@@ -112,6 +112,7 @@ def read_idx(path: str | os.PathLike, *, magic: int | None = None) -> np.ndarray
 
     Raises:
         FileNotFoundError: `path` does not exist.
+        IsADirectoryError: `path` is a directory (`load_arrays(data_dir=...)` reads those).
         ValueError: not an IDX file, not the `magic` expected, or truncated / wrong size.
 
     Example:
@@ -121,6 +122,11 @@ def read_idx(path: str | os.PathLike, *, magic: int | None = None) -> np.ndarray
         ((10000, 28, 28), dtype('uint8'))
     """
     path = Path(path)
+    if path.is_dir():  # "not found" would be wrong: the path exists, it is the wrong kind
+        raise IsADirectoryError(
+            f"read_idx: `path` must be an IDX file (such as {IDX_FILES['train'][0]}.gz), got "
+            f"the directory {path}. To read the IDX files in a directory, use "
+            f"load_arrays(name, split, data_dir={str(path)!r}).")
     if not path.is_file():
         raise FileNotFoundError(f"IDX file not found: {path}")
     raw = path.read_bytes()
@@ -170,6 +176,7 @@ def load_arrays(name: str, split: str, data_dir: str | os.PathLike | None = None
     Raises:
         DataUnavailableError: no source had the data (the message lists the paths searched).
         FileNotFoundError, ValueError: `data_dir` lacks a file, or a file is malformed.
+        NotADirectoryError: `data_dir` is a file, not the directory that holds it.
 
     Example:
         >>> images, labels = load_arrays("fashion_mnist", "test")
@@ -184,7 +191,7 @@ def load_arrays(name: str, split: str, data_dir: str | os.PathLike | None = None
         if source == "tfds":
             raise ValueError(f"{owner}: `data_dir` is a directory of local IDX files; it cannot "
                              "be combined with source='tfds' (set TFDS_DATA_DIR for tfds).")
-        return _load_local_dir(Path(data_dir), split)
+        return _load_local_dir(_checked_data_dir(data_dir, owner), split)
 
     searched = []
     if source != "local":
@@ -253,6 +260,8 @@ def make_dataset(name: str, split: str, batch_size: int, *, shuffle: bool | None
         validation.integer("seed", seed, owner=owner)
     validation.boolean("channels", channels, owner=owner)
     validation.boolean("drop_remainder", drop_remainder, owner=owner)
+    if data_dir is not None:
+        _checked_data_dir(data_dir, owner)
     images, labels = load_arrays(name, split, data_dir=data_dir, source=source)
     if limit is not None:  # slice the arrays, not the dataset: nothing beyond `limit` is copied
         images, labels = images[:limit], labels[:limit]
@@ -324,6 +333,8 @@ def load_splits(name: str, batch_size: int, *, seed: int = 0, limit: int | None 
     validation.integer("batch_size", batch_size, minimum=1, owner=owner)
     if limit is not None:
         validation.integer("limit", limit, minimum=2, owner=owner)
+    if data_dir is not None:
+        _checked_data_dir(data_dir, owner)
     if name in CIFAR_NORMALIZATION:
         (x_train, y_train), (x_test, y_test) = (_load_tfds_images(name, split)
                                                 for split in SPLITS)
@@ -394,6 +405,24 @@ def _known_local_sources(name: str) -> list[Path]:
         return [DEBIAN_FASHION_MNIST_DIR] + [d / "fashion-mnist" for d in keras_dirs]
     # No Debian package ships the MNIST IDX files; Keras's `mnist.load_data()` caches an npz.
     return [d / "mnist.npz" for d in keras_dirs]
+
+
+def _checked_data_dir(data_dir: str | os.PathLike, owner: str) -> Path:
+    """`data_dir` as a Path, after checking that it is an existing directory.
+
+    Without this check a file passed as `data_dir` would be reported as a missing file below
+    it (".../train-images-idx3-ubyte.gz/train-images-idx3-ubyte not found").
+    """
+    path = Path(data_dir)
+    expected = (f"a directory holding the IDX files ({IDX_FILES['train'][0]}[.gz], "
+                f"{IDX_FILES['train'][1]}[.gz], ...)")
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise NotADirectoryError(
+            f"{owner}: `data_dir` must be {expected}, got the file {path}. "
+            f"Pass the directory it is in: data_dir={str(path.parent)!r}.")
+    raise FileNotFoundError(f"{owner}: `data_dir` must be {expected}, but {path} does not exist.")
 
 
 def _split_file(directory: Path, stem: str) -> Path:

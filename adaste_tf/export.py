@@ -115,10 +115,7 @@ def convert(model: tf.keras.Model, engine: str = "lce", *, int8_weights: bool = 
     int8_weights = validation.boolean("int8_weights", int8_weights, owner="convert")
     strict = validation.boolean("strict", strict, owner="convert")
     _check_model(model, "convert")
-    if not model.built:
-        raise ValueError(f"convert: model {model.name!r} is not built, so it has no input "
-                         f"shape to convert for. Give its first layer an input_shape (or use "
-                         f"tf.keras.Input), or call it on a batch first.")
+    _check_input_signature(model)
     if _is_mixed_precision(model):
         model = _float32_clone(model)
 
@@ -146,6 +143,39 @@ def _check_model(model, owner: str) -> None:
     if not isinstance(model, tf.keras.Model):
         raise TypeError(f"{owner}: `model` must be a tf.keras.Model (legacy Keras, as larq "
                         f"uses), got {type(model).__name__}.")
+
+
+def _check_input_signature(model: tf.keras.Model) -> None:
+    """Raise, with the fix, if Keras does not know the input signature to save `model` with.
+
+    Both engines convert from a SavedModel, which needs the model's input signature. Keras
+    records it when the model is called on data (or has `tf.keras.Input`s); a subclassed model
+    that was only `build()`-ed has weights but no signature, and `model.save` would fail deep
+    inside Keras with "input shape is not available".
+    """
+    if not model.built:
+        raise ValueError(f"convert: model {model.name!r} is not built, so it has no input "
+                         f"shape to convert for. Give its first layer an input_shape (or use "
+                         f"tf.keras.Input), or call it on a batch first.")
+    if model.save_spec() is None:
+        raise ConversionError(
+            f"convert: model {model.name!r} ({type(model).__name__}) was built with build() "
+            f"but never called on data, so Keras has no input signature to convert it with. "
+            f"Fix: call it once on a batch first, e.g. `model({_zeros_batch(model)})` or "
+            f"`model.predict(x[:1])`, then convert.")
+
+
+def _zeros_batch(model: tf.keras.Model) -> str:
+    """`tf.zeros(...)` of one example of the shape `model` was built for, as code to show."""
+    # What build() was given; not a public attribute, so fall back to a placeholder.
+    shape = getattr(model, "_build_input_shape", None)
+    try:
+        dims = tuple(tf.TensorShape(shape).as_list()[1:])
+    except (TypeError, ValueError):  # None, or several inputs
+        return "x[:1]"
+    if None in dims:
+        return "x[:1]"
+    return f"tf.zeros({(1, *dims)})"
 
 
 def _layer_paths(model: tf.keras.Model, prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -52,6 +52,7 @@ class Case:
     call: Callable[[Context], object]
     error: type[BaseException]
     match: str  # regex the message must contain
+    fix: str = ""  # for an error raised outside adaste_tf: what to do, shown in the docs table
 
 
 # --- helpers the cases use -------------------------------------------------------------------
@@ -115,6 +116,21 @@ def _convert_python_side_layer(_: Context) -> None:
     export.convert(model, engine="tflite")
 
 
+class SubclassedNet(tf.keras.Model):
+    def __init__(self):
+        super().__init__(name="subclassed")
+        self.hidden = lq.layers.QuantDense(2, kernel_quantizer="adaste")
+
+    def call(self, inputs):
+        return self.hidden(inputs)
+
+
+def _convert_built_subclassed_model(_: Context) -> None:
+    model = SubclassedNet()
+    model.build((None, 4))
+    export.convert(model)
+
+
 def _newer_keras_file(ctx: Context) -> Path:
     """A .keras file whose AdaSTE config says it was written by a future adaste_tf."""
     path = ctx.tmp / "model.keras"
@@ -130,6 +146,17 @@ def _newer_keras_file(ctx: Context) -> Path:
         for name, content in files.items():
             archive.writestr(name, content)
     return newer
+
+
+def _load_without_adaste_tf(ctx: Context) -> None:
+    """Load an AdaSTE model as a process that never imported adaste_tf would: the names that
+    the import registers with Keras ("adaste_tf>AdaSTE", "adaste", "AdaSTE") are unknown."""
+    path = ctx.tmp / "model.keras"
+    _model().save(path)
+    registered = tf.keras.utils.get_custom_objects()
+    for name in ("adaste_tf>AdaSTE", "adaste", "AdaSTE"):
+        ctx.monkeypatch.delitem(registered, name)
+    tf.keras.models.load_model(path)
 
 
 def _newer_config(_: Context):
@@ -161,6 +188,12 @@ CATALOGUE = [
     Case("load-newer-keras-file", "load_model('newer.keras') saved by a newer adaste_tf",
          lambda c: tf.keras.models.load_model(_newer_keras_file(c)), (TypeError, ValueError),
          r"`_config_version`=99, written by a newer adaste_tf.*Upgrade adaste_tf"),
+    Case("load-without-import", "tf.keras.models.load_model('m.keras') in a process that did "
+         "not import adaste_tf", _load_without_adaste_tf, ValueError,
+         r"`quantizer` must be `callable` or `None`, but got `<class 'str'>`",
+         fix="the model has AdaSTE quantizers and larq raised this because their name is not "
+             "registered: `import adaste_tf` before `load_model` (no custom_object_scope is "
+             "needed)."),
     # --- schedules ---
     Case("geometric-rate-below-one", "schedules.Geometric(rate=0.9)",
          lambda c: schedules.Geometric(rate=0.9), ValueError,
@@ -209,6 +242,8 @@ CATALOGUE = [
     Case("idx-missing", "data.read_idx('missing.gz')",
          lambda c: data.read_idx(c.tmp / "missing.gz"), FileNotFoundError,
          r"IDX file not found: .*missing\.gz"),
+    Case("idx-directory", "data.read_idx(<dir>)", lambda c: data.read_idx(c.tmp),
+         IsADirectoryError, r"read_idx: `path` must be an IDX file .* got the directory"),
     Case("idx-truncated", "data.read_idx(a file cut short)",
          lambda c: data.read_idx(_idx(c.tmp, "cut.gz", cut=100)), ValueError,
          r"cut\.gz: wrong size: header says shape \(3, 28, 28\), so 2368 bytes"),
@@ -219,6 +254,12 @@ CATALOGUE = [
     Case("data-dir-empty", "data.load_arrays('fashion_mnist', 'train', data_dir=empty_dir)",
          lambda c: data.load_arrays("fashion_mnist", "train", data_dir=c.tmp), FileNotFoundError,
          r"IDX file not found: .*train-images-idx3-ubyte .*in data_dir"),
+    Case("data-dir-is-a-file",
+         "data.make_dataset('fashion_mnist', 'train', 32, data_dir='<dir>/x.gz')",
+         lambda c: data.make_dataset("fashion_mnist", "train", 32,
+                                     data_dir=_idx(c.tmp, "x.gz")), NotADirectoryError,
+         r"make_dataset: `data_dir` must be a directory holding the IDX files .*got the file "
+         r".*x\.gz\. Pass the directory it is in"),
     Case("offline-no-local-files", "data.load_arrays('mnist', 'train') offline, no local copy",
          lambda c: (_offline(c), data.load_arrays("mnist", "train")), data.DataUnavailableError,
          r"(?s)Could not load 'mnist' split 'train': no network.*Searched:.*Fix: pass data_dir="),
@@ -246,6 +287,10 @@ CATALOGUE = [
     Case("export-unsupported-layer", 'export.convert(model with a tf.py_function layer, '
          'engine="tflite")', _convert_python_side_layer, export.ConversionError,
          r"cannot be converted: layer\(s\) 'python_side' \(unsupported op\(s\): EagerPyFunc\)"),
+    Case("export-built-subclassed-model", "export.convert(subclassed model after "
+         "model.build((None, 4)))", _convert_built_subclassed_model, export.ConversionError,
+         r"was built with build\(\) but never called on data.*Fix: call it once on a batch "
+         r"first, e\.g\. `model\(tf\.zeros\(\(1, 4\)\)\)`"),
 ]
 
 
@@ -290,6 +335,8 @@ def markdown_table(tmp: Path) -> str:
                     message = f"Error when deserializing class ... Exception encountered: {cause}"
                 if len(message) > 300:
                     message = message[:297] + "..."
+                if case.fix:
+                    message += f" **Fix:** {case.fix}"
                 message = message.replace("|", "\\|")
                 lines.append(f"| `{case.input}` | `{type(error).__name__}`: {message} |")
             else:

@@ -105,6 +105,13 @@ def test_read_idx_missing_file(tmp_path):
         data.read_idx(tmp_path / "absent-idx")
 
 
+def test_read_idx_on_a_directory_says_it_is_one(tmp_path):
+    # The path exists: "not found" would send the user looking for a missing file.
+    with pytest.raises(IsADirectoryError, match=r"`path` must be an IDX file .* got the "
+                       r"directory .*load_arrays\(name, split, data_dir="):
+        data.read_idx(tmp_path)
+
+
 @pytest.mark.parametrize("gz", [True, False])
 def test_read_idx_rejects_non_idx(tmp_path, gz):
     path = tmp_path / "junk"
@@ -170,6 +177,26 @@ def test_load_arrays_empty_data_dir_names_the_file(tmp_path):
     # An explicit data_dir is final: no tfds, no other directories, no network.
     with pytest.raises(FileNotFoundError, match=r"train-images-idx3-ubyte.*data_dir"):
         data.load_arrays("mnist", "train", data_dir=tmp_path, source="auto")
+
+
+@pytest.mark.parametrize("load", [
+    lambda d: data.load_arrays("fashion_mnist", "train", data_dir=d),
+    lambda d: data.make_dataset("fashion_mnist", "train", 32, data_dir=d),
+    lambda d: data.load_splits("fashion_mnist", 32, data_dir=d),
+], ids=["load_arrays", "make_dataset", "load_splits"])
+def test_data_dir_that_is_a_file_names_its_directory(tmp_path, load):
+    write_split(tmp_path, "train")
+    gz_file = tmp_path / "train-images-idx3-ubyte.gz"
+    with pytest.raises(NotADirectoryError, match=rf"`data_dir` must be a directory holding the "
+                       rf"IDX files .*got the file {gz_file}\. Pass the directory it is in: "
+                       rf"data_dir='{tmp_path}'"):
+        load(gz_file)
+
+
+def test_data_dir_that_does_not_exist(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"make_dataset: `data_dir` must be a directory "
+                       r".* but .*absent does not exist"):
+        data.make_dataset("mnist", "train", 32, data_dir=tmp_path / "absent")
 
 
 def test_load_arrays_missing_label_file(tmp_path):

@@ -324,6 +324,27 @@ def test_lce_fallback_to_float_conv_is_an_error():
     assert export.inspect(flatbuffer).op_counts["LceBconv2d"] == 1  # "third"
 
 
+class SubclassedNet(tf.keras.Model):
+    def __init__(self):
+        super().__init__(name="subclassed")
+        self.hidden = lq.layers.QuantDense(4, kernel_quantizer="adaste", use_bias=False)
+
+    def call(self, inputs):
+        return self.hidden(inputs)
+
+
+def test_subclassed_model_built_with_build_gets_the_fix():
+    model = SubclassedNet()
+    model.build((None, 8))  # weights, but no input signature for the SavedModel
+    with pytest.raises(export.ConversionError,
+                       match=r"model 'subclassed' \(SubclassedNet\) was built with build\(\) but "
+                             r"never called on data.*Fix: call it once on a batch first, e\.g\. "
+                             r"`model\(tf\.zeros\(\(1, 8\)\)\)`"):
+        export.convert(model, "tflite")
+    model(tf.zeros((1, 8)))  # the fix the message gives
+    assert export.inspect(export.convert(model, "tflite")).op_counts["FULLY_CONNECTED"] == 1
+
+
 @pytest.mark.parametrize("call, error, match", [
     (lambda m: export.convert(m, "onnx"), ValueError, r"`engine` must be one of 'lce', 'tflite'"),
     (lambda m: export.convert("model.keras"), TypeError, r"`model` must be a tf.keras.Model"),
