@@ -6,13 +6,17 @@ PY := $(VENV)/bin/python
 FASHION_MNIST := /usr/share/datasets/fashion-mnist
 PYTEST_ARGS ?=
 
-.PHONY: demo test setup data
+.PHONY: demo test test-py312 setup data
 
 demo: setup
 	$(PY) examples/train_fashion_mnist.py
 
 test: setup
 	bash .ci/pytest.sh $(PYTEST_ARGS)
+
+# The second supported Python: a 3.12 virtualenv (.venv312) and a subset of the tests.
+test-py312:
+	bash .ci/py312.sh
 
 setup: data $(VENV)/.installed
 

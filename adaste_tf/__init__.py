@@ -21,6 +21,9 @@ from adaste_tf import (  # noqa: E402
     callbacks, data, export, initializers, models, ops, optimizers, quantizers, schedules)
 from adaste_tf.callbacks import RelaxationScheduler  # noqa: E402
 from adaste_tf.quantizers import AdaSTE  # noqa: E402
+from adaste_tf import _larq_warnings  # noqa: E402
+
+_larq_warnings.install()  # AdaSTE kernels need no constraint: no "starved weights" warning
 
 try:
     __version__ = _metadata.version("adaste_tf")

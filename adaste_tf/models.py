@@ -26,8 +26,6 @@ bias included; larq has no bias quantizer, so that bias (10 numbers) stays real-
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -36,7 +34,6 @@ import larq as lq
 import tensorflow as tf
 
 from adaste_tf import validation
-from adaste_tf.quantizers import AdaSTE
 
 __all__ = ["mlp", "vgg16", "resnet18", "ESTIMATORS"]
 
@@ -51,9 +48,8 @@ _CONV_BN = (0.2, 1e-5)
 _DENSE_BN = (0.1, 1e-5)
 _MLP_BN = (0.15, 1e-4)  # MLPBinaryConnect
 
-# larq warns about every binary kernel without a constraint. AdaSTE needs none (its outward
-# gradient is already zero in the saturated zone), so for AdaSTE kernels the warning is noise.
-_CONSTRAINT_WARNING = "Using a binary weight quantizer without setting `kernel_constraint`"
+# larq warns about every binary kernel without a constraint; AdaSTE needs none, and
+# `import adaste_tf` silences that warning for AdaSTE kernels everywhere (_larq_warnings.py).
 
 
 class _Layers:
@@ -67,14 +63,12 @@ class _Layers:
     def __init__(self, owner: str, kernel_quantizer, input_quantizer, kernel_initializer,
                  kernel_constraint, binarize_first_last: bool):
         self.owner = owner
-        self._kernel_quantizer, resolved = _quantizer_factory(
-            "kernel_quantizer", kernel_quantizer, owner)
-        self._input_quantizer, _ = _quantizer_factory("input_quantizer", input_quantizer, owner)
+        self._kernel_quantizer = _quantizer_factory("kernel_quantizer", kernel_quantizer, owner)
+        self._input_quantizer = _quantizer_factory("input_quantizer", input_quantizer, owner)
         self._initializer = _initializer_factory(kernel_initializer, owner)
         self._constraint = _checked_constraint(kernel_constraint, owner)
         self.binarize_first_last = validation.boolean(
             "binarize_first_last", binarize_first_last, owner=owner)
-        self._quiet = isinstance(resolved, AdaSTE)
         self._count = 0
 
     def _kwargs(self, position: str) -> dict[str, Any]:
@@ -93,37 +87,13 @@ class _Layers:
         )
 
     def dense(self, units: int, name: str, position: str = "middle", use_bias: bool = False):
-        with self._quiet_constraint_warning():
-            return lq.layers.QuantDense(units, use_bias=use_bias, name=name,
-                                        **self._kwargs(position))
+        return lq.layers.QuantDense(units, use_bias=use_bias, name=name,
+                                    **self._kwargs(position))
 
     def conv(self, filters: int, kernel_size: int, name: str, position: str = "middle",
              strides: int = 1, padding: str = "same"):
-        with self._quiet_constraint_warning():
-            return lq.layers.QuantConv2D(filters, kernel_size, strides=strides, padding=padding,
-                                         use_bias=False, name=name, **self._kwargs(position))
-
-    @contextlib.contextmanager
-    def _quiet_constraint_warning(self):
-        if not self._quiet:
-            yield
-            return
-        logger = logging.getLogger("larq.layers_base")
-        drop = _DropMessages(_CONSTRAINT_WARNING)
-        logger.addFilter(drop)
-        try:
-            yield
-        finally:
-            logger.removeFilter(drop)
-
-
-class _DropMessages(logging.Filter):
-    def __init__(self, prefix: str):
-        super().__init__()
-        self.prefix = prefix
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(self.prefix)
+        return lq.layers.QuantConv2D(filters, kernel_size, strides=strides, padding=padding,
+                                     use_bias=False, name=name, **self._kwargs(position))
 
 
 def mlp(
@@ -442,11 +412,10 @@ def _hidden(hidden, owner: str) -> tuple[int, ...]:
                  for i, h in enumerate(hidden))
 
 
-def _quantizer_factory(param: str, identifier, owner: str) -> tuple[Callable[[], Any], Any]:
-    """Check a larq quantizer identifier now; return a maker of one copy per layer, and the
-    quantizer the identifier resolves to."""
+def _quantizer_factory(param: str, identifier, owner: str) -> Callable[[], Any]:
+    """Check a larq quantizer identifier now; return a maker of one copy per layer."""
     if identifier is None:
-        return (lambda: None), None
+        return lambda: None
     try:
         quantizer = lq.quantizers.get(identifier)
     except (ValueError, TypeError) as error:
@@ -454,11 +423,11 @@ def _quantizer_factory(param: str, identifier, owner: str) -> tuple[Callable[[],
                          f"{', '.join(ESTIMATORS)}, ...), a config dict or None; got "
                          f"{identifier!r} ({error}).") from error
     if isinstance(identifier, (str, dict)):
-        return (lambda: identifier), quantizer  # larq builds a new quantizer for each layer
+        return lambda: identifier  # larq builds a new quantizer for each layer
     if isinstance(quantizer, tf.keras.layers.Layer):
         config = {k: v for k, v in quantizer.get_config().items() if k != "name"}
-        return (lambda: type(quantizer).from_config(dict(config))), quantizer
-    return (lambda: quantizer), quantizer  # a plain function holds no state
+        return lambda: type(quantizer).from_config(dict(config))
+    return lambda: quantizer  # a plain function holds no state
 
 
 def _initializer_factory(identifier, owner: str) -> Callable[[int], Any]:

@@ -1,10 +1,15 @@
 """What `import adaste_tf` does to Keras, checked in fresh interpreters."""
 
+import configparser
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(code: str, **env):
@@ -24,6 +29,19 @@ def test_fresh_import_selects_legacy_keras_and_larq_works():
     lines = result.stdout.split()
     assert lines[0].startswith("tf_keras")
     assert lines[1][0].isdigit()
+    # AdaSTE needs no kernel_constraint, so larq's warning about it is not shown (issue 9).
+    assert "starved weights" not in result.stderr
+
+
+def test_supported_pythons_are_3_11_and_3_12():
+    # tensorflow 2.21, tf-keras, larq 0.14 and larq-compute-engine 0.16 have wheels for both;
+    # .ci/py312.sh installs the package on 3.12 and runs tests there.
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    supported = SpecifierSet(config["options"]["python_requires"])
+    assert [v for v in ("3.10", "3.11", "3.12", "3.13") if v in supported] == ["3.11", "3.12"]
+    classifiers = config["metadata"]["classifiers"]
+    assert all(f"Python :: {v}" in classifiers for v in ("3.11", "3.12"))
 
 
 def test_tensorflow_imported_first_with_the_variable_set_is_fine():

@@ -220,6 +220,62 @@ def test_adaste_skips_larqs_constraint_warning(caplog):
     assert "kernel_constraint" in caplog.text
 
 
+STARVED = "may result in starved weights"
+
+
+def _starved_warnings(caplog, make) -> list[str]:
+    """larq's constraint warnings logged while `make()` runs."""
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="larq"):
+        make()
+    return [r.getMessage() for r in caplog.records if STARVED in r.getMessage()]
+
+
+@pytest.mark.parametrize("quantizer", ["adaste", "AdaSTE", lambda: AdaSTE(beta=0.1)],
+                         ids=["name", "alias", "instance"])
+def test_plain_larq_layers_with_adaste_do_not_warn(caplog, quantizer):
+    # Outside adaste_tf.models too: `import adaste_tf` is enough.
+    get = quantizer if callable(quantizer) else lambda: quantizer
+    assert _starved_warnings(caplog, lambda: (
+        lq.layers.QuantDense(4, kernel_quantizer=get()),
+        lq.layers.QuantConv2D(4, 3, kernel_quantizer=get()),
+        lq.layers.QuantDepthwiseConv2D(3, depthwise_quantizer=get()),
+    )) == []
+
+
+def test_larqs_own_quantizers_still_warn(caplog):
+    assert len(_starved_warnings(caplog, lambda: (
+        lq.layers.QuantDense(4, kernel_quantizer="ste_sign"),
+        lq.layers.QuantConv2D(4, 3, kernel_quantizer="approx_sign"),
+    ))) == 2
+
+
+def test_only_the_adaste_kernel_of_a_layer_is_silenced(caplog):
+    messages = _starved_warnings(caplog, lambda: lq.layers.QuantSeparableConv2D(
+        4, 3, depthwise_quantizer="adaste", pointwise_quantizer="ste_sign"))
+    assert len(messages) == 1 and "`pointwise_constraint`" in messages[0]
+
+
+def test_load_model_with_adaste_does_not_warn(caplog, tmp_path):
+    model = tf.keras.Sequential([
+        tf.keras.layers.InputLayer((4,)),
+        lq.layers.QuantDense(4, kernel_quantizer="adaste", name="ada"),
+        lq.layers.QuantDense(2, kernel_quantizer="ste_sign", name="ste"),
+    ])
+    model.save(tmp_path / "m.keras")
+    # The ste_sign layer keeps larq's warning; the AdaSTE one has none.
+    assert len(_starved_warnings(
+        caplog, lambda: tf.keras.models.load_model(tmp_path / "m.keras"))) == 1
+
+
+def test_constraint_filter_is_installed_once():
+    from adaste_tf import _larq_warnings
+
+    _larq_warnings.install()  # a second time: `import adaste_tf` already did
+    filters = logging.getLogger(_larq_warnings.LOGGER).filters
+    assert sum(isinstance(f, _larq_warnings.AdaSTEConstraintFilter) for f in filters) == 1
+
+
 @pytest.mark.parametrize(
     "network, kwargs, error, parameter",
     [
