@@ -49,6 +49,45 @@ def test_cli_writes_history_checkpoints_and_plot(tmp_path, tiny_local_data):
     tf.keras.models.load_model(out / "final.keras")
 
 
+def _run(estimator: str, epochs: int, beta: bool) -> dict:
+    """A result as `train` returns it, with a made-up history of `epochs` epochs."""
+    history = {key: list(np.linspace(0.5, 0.9, epochs))
+               for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    if beta:
+        history["beta"] = [0.01 * 1.05 ** (e + 1) for e in range(epochs)]
+    return {"model": "mlp", "estimator": estimator, "dataset": "fashion_mnist",
+            "history": history}
+
+
+def _visible_xticks(ax) -> list[float]:
+    low, high = ax.get_xlim()
+    return [float(t) for t in ax.get_xticks() if low <= t <= high]
+
+
+def test_curves_of_a_one_epoch_run(tmp_path):
+    figure = train.plot_curves({"adaste": _run("adaste", 1, beta=True)}, tmp_path / "c.png")
+    assert (tmp_path / "c.png").stat().st_size > 0
+    assert [ax.get_ylabel() for ax in figure.axes] == ["accuracy", "loss", "beta"]
+    for ax in figure.axes:
+        assert _visible_xticks(ax) == [1.0]  # not 0.96 ... 1.04
+        # One point per line: only a marker makes it visible.
+        assert ax.lines and all(line.get_marker() not in (None, "", "None") for line in ax.lines)
+    assert list(figure.axes[2].lines[0].get_ydata()) == [pytest.approx(0.0105)]
+    assert figure.get_suptitle() == "mlp, adaste, fashion_mnist"
+
+
+def test_curves_of_several_runs(tmp_path):
+    runs = {"adaste": _run("adaste", 10, beta=True), "ste_sign": _run("ste_sign", 10, beta=False)}
+    figure = train.plot_curves(runs, tmp_path / "c.png")
+    accuracy, _, beta = figure.axes
+    assert len(accuracy.lines) == 4 and len(beta.lines) == 1  # beta only where it was logged
+    assert all(t == int(t) for ax in figure.axes for t in _visible_xticks(ax))
+    assert figure.get_suptitle() == "mlp, adaste / ste_sign, fashion_mnist"
+    # No run logged beta: no beta panel.
+    figure = train.plot_curves({"ste_sign": _run("ste_sign", 3, beta=False)}, tmp_path / "d.png")
+    assert [ax.get_ylabel() for ax in figure.axes] == ["accuracy", "loss"]
+
+
 def test_official_recipe_uses_the_official_pieces(tiny_local_data):
     result = train.train("mlp", "fashion_mnist", "adaste", recipe="official", epochs=1,
                          limit=40, hidden=(16,), verbose=0)
