@@ -1,23 +1,27 @@
-"""Keras callbacks that drive AdaSTE's relaxation weight beta during `fit`."""
+"""Keras callbacks that drive AdaSTE's relaxation weight beta during `fit` (and by hand)."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 
+import larq as lq
+import numpy as np
 import tensorflow as tf
 
 from adaste_tf import schedules, validation
 from adaste_tf.quantizers import AdaSTE
 
-__all__ = ["RelaxationScheduler", "find_adaste_quantizers"]
+__all__ = ["RelaxationScheduler", "find_adaste_quantizers", "check_optimizer"]
 
 UPDATE_FREQUENCIES = ("epoch", "batch")
 
 
-def find_adaste_quantizers(model: tf.keras.layers.Layer) -> list[AdaSTE]:
+def find_adaste_quantizers(model: tf.Module) -> list[AdaSTE]:
     """Every distinct AdaSTE quantizer in `model`: in its layers, nested models, and layers
-    held by other layers (larq keeps quantizers as sublayers of the quantized layer).
+    held by other layers (larq keeps quantizers as attributes of the quantized layer).
+
+    Quantizers of layers made in a `build()` exist once the model is built.
 
     Example:
         >>> import larq as lq
@@ -26,121 +30,250 @@ def find_adaste_quantizers(model: tf.keras.layers.Layer) -> list[AdaSTE]:
         1
     """
     found: dict[int, AdaSTE] = {}
-    for layer in model._flatten_layers(include_self=True, recursive=True):
-        if isinstance(layer, AdaSTE):
-            found.setdefault(id(layer), layer)
+    # tf.Module.submodules: the public walk over every module an object holds, layers too.
+    for module in (model, *model.submodules):
+        if isinstance(module, AdaSTE):
+            found.setdefault(id(module), module)
     return list(found.values())
+
+
+def check_optimizer(model: tf.keras.Model, optimizer=None) -> None:
+    """Raise if larq's `Bop` would train a kernel that AdaSTE quantizes.
+
+    Bop keeps no latent weights: it flips a binary weight when its gradient momentum passes a
+    threshold, so AdaSTE's backward (which scales steps by how far the latent weight is from a
+    flip) has nothing to act on, and the combination does not learn (README, "Bop"). larq's
+    `Bop.is_binary_variable` selects every 1-bit kernel, AdaSTE's included. `RelaxationScheduler`
+    calls this when training begins; call it yourself in a custom training loop.
+
+    Example:
+        >>> import larq as lq
+        >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste")])
+        >>> model.build((None, 3))
+        >>> check_optimizer(model, tf.keras.optimizers.Adam())   # fine: no Bop
+    """
+    optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
+    if optimizer is None:
+        return
+    # larq's CaseOptimizer: (predicate, optimizer) pairs; anything else trains every variable.
+    pairs = getattr(optimizer, "pred_opt_pairs", None) or [(lambda variable: True, optimizer)]
+    kernels = [module.kernel for module in model.submodules
+               if isinstance(getattr(module, "kernel_quantizer", None), AdaSTE)
+               and getattr(module, "kernel", None) is not None]
+    taken = [variable.name for variable in kernels
+             if any(isinstance(opt, lq.optimizers.Bop) and predicate(variable)
+                    for predicate, opt in pairs)]
+    if taken:
+        raise ValueError(
+            f"larq's Bop optimizer would train the AdaSTE kernels {taken}. Bop flips binary "
+            f"weights without latent weights, so AdaSTE's backward has nothing to act on and "
+            f"training does not learn. Train AdaSTE kernels with a latent-weight optimizer "
+            f"(Adam, SGD). Fix: give Bop only larq's own kernels, e.g. "
+            f"lq.optimizers.CaseOptimizer((lambda v: lq.optimizers.Bop.is_binary_variable(v) "
+            f"and not isinstance(getattr(v, 'quantizer', None), adaste_tf.quantizers.AdaSTE), "
+            f"lq.optimizers.Bop()), default_optimizer=tf.keras.optimizers.legacy.Adam()), or "
+            f"use a larq quantizer such as ste_sign with Bop.")
 
 
 class RelaxationScheduler(tf.keras.callbacks.Callback):
     """Sets beta of every AdaSTE quantizer in the model from a schedule, and logs it.
 
-    At the start of each epoch (or batch, with `update_freq="batch"`), each quantizer `q` gets
-    `schedule(index, initial_beta=q.beta, alpha=q.alpha)`; index is the 0-based epoch, or the
-    global step `epoch * steps_per_epoch + batch`. Both come from Keras's own counters, so
-    `fit(initial_epoch=k)` and `BackupAndRestore` give the beta an uninterrupted run would have.
-    beta is a variable read by the compiled train step: changing it never retraces.
+    At the start of each epoch (or of each batch, with `update_freq="batch"`) each quantizer
+    `q` gets `schedule(index, initial_beta=q.initial_beta, alpha=q.alpha)`. The index is the
+    0-based epoch; in batch mode, batch `b` of epoch `e` has the fractional epoch
+    `e + b / steps_per_epoch`, so the schedule is followed between its per-epoch values, not
+    applied per step. Keras gives the number of steps per epoch; for data of unknown length pass
+    `steps_per_epoch`, or the scheduler counts the steps of the first epoch and, during it, holds
+    the epoch's start value. The epoch comes from Keras's counter, so `fit(initial_epoch=k)` and
+    `BackupAndRestore` give the beta an uninterrupted run would have had. beta is a variable
+    read by the compiled train step: changing it never retraces.
 
-    At the end of each epoch the current beta goes into the epoch logs as `"beta"` (plus
-    `"beta/<quantizer name>"` for each quantizer when they differ), so `History` has it; place
-    this callback before `tf.keras.callbacks.TensorBoard` in the list so TensorBoard sees it too
-    (as with Keras's `LearningRateScheduler`).
+    The quantizers are found when training begins and again at each epoch, so those of layers
+    made in a `build()` are found too. At the end of each epoch the beta of the epoch's last
+    step goes into the logs as `"beta"` (plus `"beta/<quantizer name>"` when they differ), so
+    `History` has it; place this callback before `tf.keras.callbacks.TensorBoard` so TensorBoard
+    sees it too (as with Keras's `LearningRateScheduler`). Training begins with
+    `check_optimizer`: AdaSTE kernels under larq's `Bop` are refused.
+
+    In a custom training loop, drive it by hand: `scheduler.set_model(model)`, then
+    `scheduler.apply(epoch)` (or `scheduler.apply(epoch + step / steps)`) before the steps.
 
     Example:
-        ```python
-        scheduler = adaste_tf.callbacks.RelaxationScheduler()  # official: beta0 * 1.05**(e+1)
-        history = model.fit(x, y, epochs=5, callbacks=[scheduler])
-        history.history["beta"]
-        ```
+        >>> import larq as lq
+        >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste")])
+        >>> scheduler = RelaxationScheduler(schedules.Exponential(steps=4))
+        >>> scheduler.set_model(model)
+        >>> model.build((None, 3))                      # the quantizers exist once built
+        >>> {round(b, 4) for b in scheduler.apply(2).values()}
+        {1.0}
 
     Args:
         schedule: a `adaste_tf.schedules.BetaSchedule`, a schedule name or config, a callable
-            `index -> beta`, or `None` for `schedules.Geometric()` (each quantizer from its own
-            `beta`, growing by 1.05 per epoch, capped at `1 / alpha`). For another growth rate:
-            `schedules.Geometric(rate=1.009)`.
+            `epoch -> beta`, or `None` for `schedules.Geometric()` (each quantizer from its own
+            initial beta, growing by 1.05 per epoch, capped at `1 / alpha`).
         update_freq: `"epoch"` or `"batch"`.
         verbose: 0 quiet, 1 prints beta when it is set at an epoch start.
+        steps_per_epoch: steps in an epoch, for batch mode on data of unknown length; None
+            takes Keras's count.
     """
 
     def __init__(
         self,
-        schedule: schedules.BetaSchedule | str | dict | Callable[[int], float] | None = None,
+        schedule: schedules.BetaSchedule | str | dict | Callable[[float], float] | None = None,
         update_freq: str = "epoch",
         verbose: int = 0,
+        steps_per_epoch: int | None = None,
     ):
         super().__init__()
+        # Keras may pass its logs as tensors: the batch hooks read none, so no step waits for
+        # the device to hand them over.
+        self._supports_tf_logs = True
         owner = type(self).__name__
         self.schedule = schedules.get(schedule)
         self.update_freq = validation.choice("update_freq", update_freq, UPDATE_FREQUENCIES,
                                              owner=owner)
         self.verbose = validation.integer("verbose", verbose, minimum=0, owner=owner)
+        self.steps_per_epoch = None if steps_per_epoch is None else validation.integer(
+            "steps_per_epoch", steps_per_epoch, minimum=1, owner=owner)
         self._quantizers: list[AdaSTE] = []
         self._epoch = 0
+        self._counted_steps: int | None = None  # steps of an epoch, counted when Keras has none
+        self._steps_this_epoch = 0
+        self._pending_index = 0.0
+        self._trained_index = 0.0  # the index of the last step that ran
+
+    # -- model and quantizers ------------------------------------------------------------------
 
     def set_model(self, model):
         super().set_model(model)
         self._quantizers = find_adaste_quantizers(model)
-        if not self._quantizers:
-            raise ValueError(
-                f"RelaxationScheduler: the model {model.name!r} has no AdaSTE quantizer to "
-                f"schedule. Use kernel_quantizer='adaste' (or adaste_tf.quantizers.AdaSTE(...)) "
-                f"in its larq layers, or remove the callback.")
 
     @property
     def quantizers(self) -> list[AdaSTE]:
-        """The AdaSTE quantizers this callback drives (found when the model is set)."""
+        """The AdaSTE quantizers this callback drives (as last found in the model)."""
         return list(self._quantizers)
 
-    def beta_for(self, quantizer: AdaSTE, index: int) -> float:
-        """The beta that `quantizer` gets at `index`, checked to be finite and >= 0."""
+    def _refresh(self) -> None:
+        """Find the quantizers again, setting new ones (made since) to the current index."""
+        known = {id(q) for q in self._quantizers}
+        self._quantizers = find_adaste_quantizers(self.model)
+        for quantizer in self._quantizers:
+            if id(quantizer) not in known:
+                quantizer.beta_variable.assign(self.beta_for(quantizer, self._trained_index))
+
+    def _require_quantizers(self) -> None:
+        if not self._quantizers:
+            raise ValueError(
+                f"RelaxationScheduler: the model {self.model.name!r} has no AdaSTE quantizer to "
+                f"schedule. Use kernel_quantizer='adaste' (or adaste_tf.quantizers.AdaSTE(...)) "
+                f"in its larq layers, or remove the callback.")
+
+    # -- values --------------------------------------------------------------------------------
+
+    def beta_for(self, quantizer: AdaSTE, index: float) -> float:
+        """The beta that `quantizer` gets at epoch `index`, checked to be finite and >= 0 as the
+        float32 that is stored."""
         try:
-            beta = self.schedule(index, initial_beta=quantizer.beta, alpha=quantizer.alpha)
+            beta = self.schedule(index, initial_beta=quantizer.initial_beta,
+                                 alpha=quantizer.alpha)
         except TypeError as error:
             # A value that is not a number (None, a string, a list, a tensor of several values):
             # say which schedule, when, and for which quantizer.
             raise TypeError(
-                f"RelaxationScheduler: the schedule {self.schedule!r} failed at "
-                f"{self.update_freq} {index} for quantizer {quantizer.name!r}: {error} A "
-                f"schedule must return a finite number >= 0.") from error
-        if not math.isfinite(beta) or beta < 0:
+                f"RelaxationScheduler: the schedule {self.schedule!r} failed at epoch {index:g} "
+                f"for quantizer {quantizer.name!r}: {error} A schedule must return a finite "
+                f"number >= 0.") from error
+        with np.errstate(over="ignore"):
+            stored = float(np.float32(beta))
+        if not math.isfinite(stored) or stored < 0:
             raise ValueError(
                 f"RelaxationScheduler: the schedule {self.schedule!r} returned beta={beta!r} at "
-                f"{self.update_freq} {index} for quantizer {quantizer.name!r}; a schedule must "
-                f"return a finite number >= 0.")
+                f"epoch {index:g} for quantizer {quantizer.name!r}, which is {stored!r} as the "
+                f"float32 that beta is stored in; a schedule must return a finite number >= 0 "
+                f"(at most {float(np.finfo(np.float32).max):.3g}).")
         return beta
 
-    def _assign(self, index: int) -> None:
+    def apply(self, index: float) -> dict[str, float]:
+        """Set every quantizer's beta for epoch `index` (fractional between epochs); return
+        them by quantizer name. For custom training loops.
+
+        Example:
+            >>> import larq as lq
+            >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste")])
+            >>> model.build((None, 3))
+            >>> scheduler = RelaxationScheduler(schedules.Constant(0.5))
+            >>> scheduler.set_model(model)
+            >>> list(scheduler.apply(0).values())
+            [0.5]
+        """
+        if self.model is None:
+            raise ValueError("RelaxationScheduler.apply: a model must be set first: call "
+                             "set_model(model).")
+        self._refresh()
+        self._require_quantizers()
+        self._trained_index = self._pending_index = float(index)
+        return self._assign(index)
+
+    def _assign(self, index: float) -> dict[str, float]:
+        betas = {}
         for quantizer in self._quantizers:
-            quantizer.beta_variable.assign(self.beta_for(quantizer, index))
+            beta = self.beta_for(quantizer, index)
+            quantizer.beta_variable.assign(beta)
+            betas[quantizer.name] = beta
+        return betas
+
+    def _steps(self) -> int | None:
+        params = getattr(self, "params", None) or {}
+        return params.get("steps") or self.steps_per_epoch or self._counted_steps
+
+    # -- Keras hooks ---------------------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        self._refresh()
+        check_optimizer(self.model)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        if self.update_freq == "epoch":
+        self._steps_this_epoch = 0
+        self._pending_index = self._trained_index = float(epoch)
+        self._refresh()
+        if self.update_freq == "epoch" and self._quantizers:
             self._assign(epoch)
             if self.verbose:
                 print(f"\nEpoch {epoch + 1}: RelaxationScheduler setting beta to "
                       f"{self._describe_betas()}.")
 
     def on_train_batch_begin(self, batch, logs=None):
-        if self.update_freq == "batch":
-            steps = self.params.get("steps") if self.params else None
-            if steps:
-                index = self._epoch * steps + batch
-            else:  # unknown epoch length: the optimizer's step count is the global step
-                index = int(self.model.optimizer.iterations.numpy())
-            self._assign(index)
+        if self.update_freq != "batch":
+            return
+        steps = self._steps()
+        index = self._epoch + (min(batch / steps, 1.0) if steps else 0.0)
+        self._assign(index)
+        self._pending_index = index
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._steps_this_epoch = batch + 1
+        # Keras calls on_train_batch_begin once more at the end of data of unknown length; only
+        # an index whose step ran is the one to log.
+        self._trained_index = self._pending_index
+        if not self._quantizers:  # layers made in build() exist after the first step
+            self._refresh()
+            self._require_quantizers()
+            check_optimizer(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None:
+        if self._counted_steps is None and self._steps_this_epoch:
+            self._counted_steps = self._steps_this_epoch
+        if logs is None or not self._quantizers:
             return
-        betas = self.current_betas()
+        betas = {q.name: self.beta_for(q, self._trained_index) for q in self._quantizers}
         logs["beta"] = next(iter(betas.values()))
         if len(set(betas.values())) > 1:
             logs.update({f"beta/{name}": value for name, value in betas.items()})
 
     def current_betas(self) -> dict[str, float]:
         """The current beta of each quantizer, by quantizer name."""
-        return {q.name: float(q.beta_variable.numpy()) for q in self._quantizers}
+        return {q.name: q.beta for q in self._quantizers}
 
     def _describe_betas(self) -> str:
         values = sorted(set(self.current_betas().values()))
@@ -148,10 +281,10 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
 
     def get_config(self):
         return {
-            "schedule": schedules.serialize(self.schedule)
-            if not isinstance(self.schedule, schedules._FunctionSchedule) else self.schedule.fn,
+            "schedule": schedules.config_value(self.schedule),
             "update_freq": self.update_freq,
             "verbose": self.verbose,
+            "steps_per_epoch": self.steps_per_epoch,
         }
 
     @classmethod

@@ -1,6 +1,7 @@
 r"""The AdaSTE math as pure tensor functions: no Keras, no state.
 
-Notation (see `shared/ADASTE.md` and the paper, arXiv 2112.02880): `theta` is the latent weight,
+The method, its derivation and every rule below are written out in `docs/method.md`.
+Notation (the paper, arXiv 2112.02880): `theta` is the latent weight,
 `dy = dL/dw` the gradient that reaches the binary weight `w = sign(theta)`, `alpha > 0` places the
 wells of the inner objective at `+-(1 + alpha)` and `beta >= 0` is the relaxation weight.
 With `a = |theta|` and `k = 1 - alpha * beta`, the derived ("paper") backward is
@@ -14,7 +15,8 @@ With `a = |theta|` and `k = 1 - alpha * beta`, the derived ("paper") backward is
 
 "Inward" means `sign(dy) == sign(theta)` (a descent step moves theta toward zero), with the
 forward's convention `sign(0) = +1`. Inward scales grow like `1/a` near zero and are capped at
-`max_scale`.
+`max_scale`. `paper_scale` applies this table to every weight; `bounded_scale` (the default
+rule) applies its flip case only to weights a bounded perturbation can flip, see there.
 
 All scales are computed in float32 (float64 for float64 inputs) whatever the input dtype, so
 that float16 inputs cannot overflow in `1/a`, and are cast back at the end.
@@ -36,7 +38,11 @@ __all__ = [
     "sign",
     "relaxed_weight",
     "paper_scale",
+    "bounded_scale",
     "official_scale",
+    "regimes",
+    "REGIMES",
+    "DEFAULT_FLIP_REACH",
     "OFFICIAL_GRAD_THRESHOLD",
     "OFFICIAL_THETA_THRESHOLD",
     "OFFICIAL_BINARY_THETA_THRESHOLD",
@@ -48,6 +54,14 @@ OFFICIAL_GRAD_THRESHOLD = 1e-3
 OFFICIAL_THETA_THRESHOLD = 1e-6
 OFFICIAL_BINARY_THETA_THRESHOLD = 1e-3
 OFFICIAL_MAX_SCALE = 0.5
+
+# Default bound of the perturbation in `bounded_scale`, in units of the latent weight for a
+# gradient of RMS size. Chosen by measurement (README, "Benchmarks"; docs/method.md): the
+# fixed-beta sweep of the Fashion-MNIST MLP with Adam 1e-3.
+DEFAULT_FLIP_REACH = 3e-4
+
+# Names of the cases `regimes` tells apart, in its output order.
+REGIMES = ("linear_outward", "linear_inward", "saturated_outward", "saturated_inward")
 
 # |theta| is floored here before dividing: every inward scale is at most ~3/|theta|, so with this
 # floor it stays below 1e31, finite in float32, and is then capped by max_scale anyway.
@@ -113,7 +127,7 @@ def paper_scale(
 
     Example:
         >>> paper_scale(tf.constant([0.1]), tf.constant([1.0]), 0.01, 0.01, 10.0).numpy()
-        array([1.1980199], dtype=float32)
+        array([1.190099], dtype=float32)
     """
     theta = tf.convert_to_tensor(theta)
     t, g, alpha, beta = _in_compute_dtype(theta, dy, alpha, beta)
@@ -129,11 +143,91 @@ def paper_scale(
     linear = a < k  # never true once alpha * beta >= 1, since then k <= 0
     c0 = tf.where(linear, one_over, 0.0)
     c1 = tf.where(linear, 2.0 * beta * (1.0 + alpha) * one_over, c1_saturated)
-    # dy == 0 counts as outward; its gradient is zero whatever the scale.
-    inward = tf.where(t >= 0, g > 0, g < 0)
+    inward = _inward(t, g)
     inward_scale = tf.minimum(c0 + c1 / tf.maximum(a, _ABS_FLOOR), max_scale)
     scale = tf.where(inward, inward_scale, c0)
     return tf.cast(scale, theta.dtype)
+
+
+def _inward(t: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
+    """Whether a descent step on `g` moves `t` toward a flip (sign(0) = +1 as in the forward).
+
+    dy == 0 counts as outward; its gradient is zero whatever the scale.
+    """
+    return tf.where(t >= 0, g > 0, g < 0)
+
+
+def bounded_scale(
+    theta: tf.Tensor,
+    dy: tf.Tensor,
+    alpha: float,
+    beta: float | tf.Tensor,
+    max_scale: float,
+    flip_reach: float = DEFAULT_FLIP_REACH,
+) -> tf.Tensor:
+    r"""AdaSTE with a bounded perturbation: the default backward (`docs/method.md`, "The
+    bounded rule").
+
+    The paper's perturbation is the smallest one that flips a weight, `|theta| / |dy|`, however
+    large. Here it is bounded: a weight is flipped by the finite difference only where a
+    perturbation of at most `flip_reach` (in latent units, for a gradient of RMS size over the
+    tensor) reaches zero,
+
+    \[ \text{reach} = \text{inward} \wedge |\theta| \le \tau\, |dy| / \mathrm{rms}(dy), \]
+
+    and gets the paper's inward scale there (capped at `max_scale`). Every other step is the
+    non-flipping finite difference of the relaxation without its box, the slope `1/(1+beta)`,
+    except outward steps beyond `|theta| >= 1`, which get 0 (latent weights stay in [-1, 1]).
+    Normalizing `dy` by its RMS makes the rule independent of the loss scale (mixed-precision
+    loss scaling, summing over replicas, the batch size).
+
+    Args:
+        theta: latent weights.
+        dy: gradient with respect to the binary weights, same shape as `theta`.
+        alpha: well offset, > 0.
+        beta: relaxation weight, >= 0.
+        max_scale: cap on the flip scale, > 0.
+        flip_reach: the perturbation bound tau, >= 0.
+
+    Returns:
+        The scale, in `theta`'s dtype.
+
+    Example:
+        >>> theta = tf.constant([1e-4, 0.5, 0.5, 2.0])
+        >>> dy = tf.constant([1.0, 1.0, -1.0, -1.0])
+        >>> bounded_scale(theta, dy, alpha=0.01, beta=1.0, max_scale=1.0).numpy()
+        array([1. , 0.5, 0.5, 0. ], dtype=float32)
+    """
+    theta = tf.convert_to_tensor(theta)
+    t, g, alpha, beta, reach_bound = _in_compute_dtype(theta, dy, alpha, beta, flip_reach)
+    a = tf.abs(t)
+    inward = _inward(t, g)
+    rms = tf.sqrt(tf.reduce_mean(tf.square(g)))
+    # |dy| / rms * tau >= a, written without dividing by rms (rms = 0 means dy = 0 everywhere).
+    reach = inward & (tf.abs(g) * reach_bound >= a * rms)
+    slope = tf.where(inward | (a < 1.0), 1.0 / (1.0 + beta), 0.0)
+    flip = paper_scale(t, g, alpha, beta, max_scale)
+    return tf.cast(tf.where(reach, flip, slope), theta.dtype)
+
+
+def regimes(theta: tf.Tensor, dy: tf.Tensor, alpha: float,
+            beta: float | tf.Tensor) -> list[tf.Tensor]:
+    """Boolean masks of the cases of the backward table, in the order of `REGIMES`.
+
+    Linear means `|theta| < 1 - alpha * beta` (never once `alpha * beta >= 1`: the binary
+    regime, where every weight is saturated). Used by the quantizer's diagnostics.
+
+    Example:
+        >>> masks = regimes(tf.constant([0.5, -0.5, 2.0]), tf.constant([-1.0, -1.0, 1.0]),
+        ...                 alpha=0.01, beta=0.0)
+        >>> [m.numpy().tolist() for m in masks]
+        [[True, False, False], [False, True, False], [False, False, False], [False, False, True]]
+    """
+    theta = tf.convert_to_tensor(theta)
+    t, g, alpha, beta = _in_compute_dtype(theta, dy, alpha, beta)
+    linear = tf.abs(t) < 1.0 - alpha * beta
+    inward = _inward(t, g)
+    return [linear & ~inward, linear & inward, ~linear & ~inward, ~linear & inward]
 
 
 def official_scale(
@@ -145,7 +239,7 @@ def official_scale(
 ) -> tf.Tensor:
     """The backward scale exactly as the official `FenBPOpt.get_grad` computes it.
 
-    Differences from `paper_scale` (numbered as in `shared/ADASTE.md`):
+    Differences from `paper_scale` (numbered as in `docs/method.md`, "The official code"):
     1. adaptive cases only where `|dy| > 1e-3` and `|theta| > 1e-6` (`> 1e-3` once
        `alpha*beta >= 1`); elsewhere the default scale `1/(1+beta)` (`1` once `alpha*beta >= 1`);
     2. adaptive scales clamped to `[0, max_scale]` (the official code: 0.5);
@@ -155,7 +249,9 @@ def official_scale(
 
     Example:
         >>> official_scale(tf.constant([0.1]), tf.constant([1.0]), 0.01, 0.01).numpy()
-        array([0.1039604], dtype=float32)
+        array([0.], dtype=float32)
+        >>> official_scale(tf.constant([-0.1]), tf.constant([-1.0]), 0.01, 0.01).numpy()
+        array([0.5], dtype=float32)
     """
     theta = tf.convert_to_tensor(theta)
     t, g, alpha, beta = _in_compute_dtype(theta, dy, alpha, beta)

@@ -10,7 +10,7 @@ layer = lq.layers.QuantDense(64, kernel_quantizer=adaste_tf.quantizers.AdaSTE(be
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import larq as lq
 import tensorflow as tf
@@ -18,21 +18,36 @@ import tensorflow as tf
 from adaste_tf import ops, validation
 from adaste_tf.registration import register
 
-__all__ = ["AdaSTE", "adaste_sign", "CONFIG_VERSION", "DEFAULT_MAX_SCALE", "VARIANTS"]
+__all__ = ["AdaSTE", "adaste_sign", "CONFIG_VERSION", "DEFAULT_MAX_SCALE", "VARIANTS",
+           "METRICS", "DIAGNOSTICS", "NEAR_ZERO"]
 
-VARIANTS = ("paper", "official")
+# "bounded" (the default) and "paper" are derived in docs/method.md; "official" is the
+# official code's rule.
+VARIANTS = ("bounded", "paper", "official")
 
-# Cap on the inward scale of the "paper" variant, chosen by measurement (README, "Choosing
-# max_scale"): the Fashion-MNIST demo MLP, 10 epochs, 2 seeds, reached 88.5% test accuracy with
-# a cap of 1, 86% with 0.75, 83% with 0.5, 82% with 1.5, 81% with 2 and 78% with 10. Above 1,
-# inward steps outgrow outward ones near theta = 0 and the latent weights drift into flipping.
+# Cap on the inward scale of the "bounded" and "paper" variants, chosen by measurement (README,
+# "Benchmarks"). Above 1, inward steps outgrow outward ones near theta = 0 and the latent weights
+# drift into flipping.
 DEFAULT_MAX_SCALE = 1.0
 
+# What `metrics=` accepts: larq's flip ratio, and the backward's diagnostics (DIAGNOSTICS).
+METRICS = ("flip_ratio", "diagnostics")
+
+# The diagnostics, logged per quantizer as `<name>/<quantizer name>` (larq's metric naming), each
+# averaged over the steps of an epoch: the fraction of weights in each case of the backward
+# table (ops.REGIMES), whether beta is in the binary regime, the mean scale of inward and of
+# outward steps, and the fraction of latent weights within NEAR_ZERO of a flip.
+DIAGNOSTICS = (*ops.REGIMES, "binary_regime", "inward_scale", "outward_scale", "near_zero")
+
+# A latent weight this close to zero flips within about one Adam step at learning rate 1e-3.
+NEAR_ZERO = 1e-3
+
 # Version of the config that `AdaSTE.get_config` writes (key `_config_version`; a config without
-# it is version 1). `from_config` reads this version and older ones and rejects newer ones: a
+# it is version 1). Version 2 added `flip_reach` and the "bounded" variant; a version-1 config
+# names its variant, so it loads with the rule it was saved with. `from_config` reads this version and older ones and rejects newer ones: a
 # newer adaste_tf may have changed what a key means, and silently training with another backward
 # is worse than failing to load.
-CONFIG_VERSION = 1
+CONFIG_VERSION = 2
 
 # Ops between a variable and the tensor a kernel quantizer receives: larq passes the read of the
 # latent weight (ReadVariableOp); MirroredStrategy can add an Identity, a mixed policy a Cast.
@@ -44,10 +59,49 @@ _PASS_THROUGH_OPS = ("Identity", "Cast")
 # costs about one pass over memory even when the train step itself is not jit-compiled (measured
 # on a 784x512 kernel: 0.31 ms instead of 1.23 ms per step; ste_sign's backward takes 0.45 ms).
 # Inside a jit-compiled train step these functions are simply inlined.
+def _bounded(theta, dy, alpha, beta, max_scale, flip_reach):
+    return ops.bounded_scale(theta, dy, alpha, beta, max_scale, flip_reach)
+
+
+def _paper(theta, dy, alpha, beta, max_scale, flip_reach):
+    return ops.paper_scale(theta, dy, alpha, beta, max_scale)
+
+
+def _official(theta, dy, alpha, beta, max_scale, flip_reach):
+    return ops.official_scale(theta, dy, alpha, beta, max_scale)
+
+
 _COMPILED_SCALES = {
-    "paper": tf.function(ops.paper_scale, jit_compile=True, reduce_retracing=True),
-    "official": tf.function(ops.official_scale, jit_compile=True, reduce_retracing=True),
+    name: tf.function(fn, jit_compile=True, reduce_retracing=True)
+    for name, fn in (("bounded", _bounded), ("paper", _paper), ("official", _official))
 }
+
+
+def diagnostics(theta: tf.Tensor, dy: tf.Tensor, scale: tf.Tensor, alpha: float,
+                beta: tf.Tensor) -> tf.Tensor:
+    """The values of `DIAGNOSTICS` for one backward pass, as a float32 vector.
+
+    Example:
+        >>> values = diagnostics(tf.constant([0.5, -0.5]), tf.constant([-1.0, -1.0]),
+        ...                      tf.constant([1.0, 2.0]), alpha=0.01, beta=0.0)
+        >>> dict(zip(DIAGNOSTICS, values.numpy().round(2).tolist()))["inward_scale"]
+        2.0
+    """
+    t = tf.cast(theta, tf.float32)
+    s = tf.cast(scale, tf.float32)
+    masks = ops.regimes(t, dy, alpha, beta)
+    inward = masks[1] | masks[3]
+
+    def fraction(mask):
+        return tf.reduce_mean(tf.cast(mask, tf.float32))
+
+    def mean_where(mask):
+        count = tf.reduce_sum(tf.cast(mask, tf.float32))
+        return tf.math.divide_no_nan(tf.reduce_sum(tf.where(mask, s, 0.0)), count)
+
+    binary = tf.cast(alpha * tf.cast(beta, tf.float32) >= 1.0, tf.float32)
+    return tf.stack([*(fraction(m) for m in masks), binary, mean_where(inward),
+                     mean_where(~inward), fraction(tf.abs(t) < NEAR_ZERO)])
 
 
 def _sum_over_replicas(dy: tf.Tensor) -> tf.Tensor:
@@ -95,8 +149,10 @@ def adaste_sign(
     beta: float | tf.Tensor = 0.01,
     alpha: float = 0.01,
     max_scale: float = DEFAULT_MAX_SCALE,
-    variant: str = "paper",
+    variant: str = "bounded",
     sync_replicas: bool = False,
+    flip_reach: float = ops.DEFAULT_FLIP_REACH,
+    record: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], None] | None = None,
 ) -> tf.Tensor:
     """`sign(x)` forward (0 maps to +1), AdaSTE backward: `dL/dx = scale(x, dy) * dy`.
 
@@ -105,9 +161,12 @@ def adaste_sign(
         beta: relaxation weight (a float or a scalar tensor, read when the forward runs).
         alpha: well offset.
         max_scale: cap on the adaptive inward scales.
-        variant: `"paper"` (`ops.paper_scale`) or `"official"` (`ops.official_scale`).
+        variant: `"bounded"` (`ops.bounded_scale`), `"paper"` (`ops.paper_scale`) or
+            `"official"` (`ops.official_scale`).
         sync_replicas: compute the scale from the gradient summed over replicas (for weights
             under `tf.distribute`; see `_sum_over_replicas`).
+        flip_reach: the perturbation bound of the `"bounded"` variant.
+        record: called in the backward as `record(x, dy, scale)` (the quantizer's diagnostics).
 
     Example:
         >>> x = tf.Variable([0.5, -2.0])
@@ -123,7 +182,10 @@ def adaste_sign(
     def _call(x):
         def grad(dy):
             dy_for_scale = _sum_over_replicas(dy) if sync_replicas else dy
-            return dy * scale_fn(x, dy_for_scale, alpha, beta, max_scale)
+            scale = scale_fn(x, dy_for_scale, alpha, beta, max_scale, flip_reach)
+            if record is not None:
+                record(x, dy_for_scale, scale)
+            return dy * scale
 
         return ops.sign(x), grad
 
@@ -138,27 +200,29 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
     \\[ q(\theta) = \mathrm{sign}(\theta) \in \{-1, +1\}, \quad \mathrm{sign}(0) = +1. \\]
 
     Backward: \\(\partial L / \partial\theta = s(\theta, \mathrm{d}y)\, \mathrm{d}y\\) with
-    \\(\mathrm{d}y = \partial L / \partial q\\) and, for \\(a = |\theta|\\),
-    \\(k = 1 - \alpha\beta\\), "inward" meaning \\(\mathrm{sign}(\mathrm{d}y) =
-    \mathrm{sign}(\theta)\\) (the step moves \\(\theta\\) toward a flip):
+    \\(\mathrm{d}y = \partial L / \partial q\\). The scale \\(s\\) is a finite difference of
+    the relaxed weight (the backward table and its derivation: `docs/method.md`):
 
-    | regime                          | outward        | inward                                       |
-    |---------------------------------|----------------|----------------------------------------------|
-    | \\(\alpha\beta<1,\ a<k\\)       | \\(1/(1+\beta)\\) | \\((2\beta(1+\alpha)+a)/((1+\beta)a)\\)   |
-    | \\(\alpha\beta<1,\ a\ge k\\)    | 0              | \\((1+2\beta+\alpha\beta)/((1+\beta)a)\\)   |
-    | \\(\alpha\beta\ge 1\\)          | 0              | \\(2/a\\)                                    |
+    - `variant="bounded"` (default): the paper's adaptive scale for the steps that a bounded
+      perturbation can carry across zero (\\(|\theta| \le \tau |dy| / \mathrm{rms}(dy)\\),
+      \\(\tau\\) = `flip_reach`), the relaxation's slope \\(1/(1+\beta)\\) for every other step,
+      0 for outward steps beyond \\(|\theta| \ge 1\\) (`adaste_tf.ops.bounded_scale`). It trains
+      at every beta from 0.01 to \\(1/\alpha\\) (README, "Benchmarks").
+    - `variant="paper"`: the paper's adaptive scale for every weight (`ops.paper_scale`). With
+      an adaptive optimizer it stops learning once beta is about 0.3 and above: inward steps
+      outweigh outward ones and the latent weights collapse to zero (`docs/method.md`).
+    - `variant="official"`: the official PyTorch code's rule (`FenBPOpt.get_grad`), an exact
+      port (`ops.official_scale`).
 
-    Inward scales are capped at `max_scale`. With `variant="official"` the scale is the one of
-    the official PyTorch code (`FenBPOpt.get_grad`): gates `|dy| > 1e-3`, `|theta| > 1e-6`,
-    clamp to `[0, 0.5]`, numerator `2 beta (1+alpha) - theta` in the linear zone, `1/a` once
-    `alpha * beta >= 1`, and `1/(1+beta)` (or 1) elsewhere; see `adaste_tf.ops.official_scale`.
+    Inward scales are capped at `max_scale`.
 
-    beta lives in a non-trainable float32 variable, `beta_variable`, created here and read
-    each time the forward runs, so `adaste_tf.callbacks.RelaxationScheduler` can change it
-    without retracing. The constructor's `beta` is the *initial* value, the one `get_config`
-    stores and the schedules start from. The variable is hidden from the layer's weights (as
-    larq does for its metrics), so `count_params`, `get_weights` and h5 files are the same as
-    with `ste_sign`; a `.keras` file or a checkpoint keeps its current value.
+    beta lives in a non-trainable float32 variable, `beta_variable`, read each time the forward
+    runs, so `adaste_tf.callbacks.RelaxationScheduler` can change it without retracing. As with
+    an optimizer's `learning_rate`, `quantizer.beta` reads (and assigning it sets) the current
+    value; `initial_beta` is the constructor's value, the one `get_config` stores and the
+    schedules start from. The variable is hidden from the layer's weights (as larq does for its
+    metrics), so `count_params`, `get_weights` and h5 files are the same as with `ste_sign`; a
+    `.keras` file or a checkpoint keeps its current value.
 
     Under `tf.distribute` (`sync_replicas=True`) the scale of a weight (`kernel_quantizer`) is
     computed from the gradient summed over the replicas, so data-parallel training gives the
@@ -167,26 +231,39 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
     gradients are per example. The quantizer tells them apart by whether its input is a read of
     a variable (see `_is_weight`).
 
+    `metrics=["diagnostics"]` logs `DIAGNOSTICS` (the fraction of weights in each case of the
+    backward, the mean inward and outward scale, the fraction near zero) as
+    `<diagnostic>/<quantizer name>`, averaged over each epoch, so they reach `History` and
+    TensorBoard; `"flip_ratio"` is larq's flip ratio. Each step's backward is logged at the next
+    step's forward.
+
     `get_config` writes `_config_version` (`CONFIG_VERSION`); `from_config` refuses a config
     from a newer adaste_tf with a message saying to upgrade.
 
     Example:
-        ```python
-        import adaste_tf, larq as lq
-        layer = lq.layers.QuantDense(
-            10, kernel_quantizer=adaste_tf.quantizers.AdaSTE(alpha=0.01, beta=0.01))
-        ```
+        >>> import larq as lq
+        >>> quantizer = AdaSTE(alpha=0.01, beta=0.02)
+        >>> layer = lq.layers.QuantDense(4, kernel_quantizer=quantizer)
+        >>> layer(tf.ones((1, 3))).shape
+        TensorShape([1, 4])
+        >>> quantizer.beta = 0.5          # the current beta; the config keeps the initial one
+        >>> quantizer.beta, quantizer.get_config()["beta"]
+        (0.5, 0.02)
 
     Args:
         alpha: well offset of the inner objective, finite and > 0.
         beta: initial relaxation weight, finite and >= 0.
         max_scale: cap on the inward (adaptive) scale, finite and > 0. `None` takes the
-            variant's default: `DEFAULT_MAX_SCALE` (1) for `"paper"`, 0.5 for `"official"`.
-        variant: `"paper"` (the derived rule) or `"official"` (the official code's rule).
+            variant's default: `DEFAULT_MAX_SCALE` (1) for `"bounded"` and `"paper"`, 0.5 for
+            `"official"`.
+        variant: `"bounded"`, `"paper"` or `"official"` (see above).
+        flip_reach: the perturbation bound tau of `"bounded"`, finite and >= 0, in latent units
+            for a gradient of RMS size (default `ops.DEFAULT_FLIP_REACH`). 0 never flips by the
+            adaptive case; larger values approach `"paper"`. Ignored by the other variants.
         sync_replicas: under a `tf.distribute` strategy with several replicas, compute the scale
             of a weight from the gradient summed over replicas. No effect on one device, nor on
             activations.
-        metrics: larq training metrics, as for larq's quantizers (`["flip_ratio"]`).
+        metrics: None or a list of names from `METRICS`.
 
     References:
         H. Le, R. K. Høier, C.-T. Lin, C. Zach. AdaSTE: An Adaptive Straight-Through
@@ -200,32 +277,69 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
         alpha: float = 0.01,
         beta: float = 0.01,
         max_scale: float | None = None,
-        variant: str = "paper",
+        variant: str = "bounded",
         sync_replicas: bool = True,
         metrics: Sequence[str] | None = None,
+        flip_reach: float = ops.DEFAULT_FLIP_REACH,
         **kwargs,
     ):
         owner = type(self).__name__
         self.alpha = validation.real("alpha", alpha, minimum=0.0, strict=True, owner=owner)
-        self.beta = validation.real("beta", beta, minimum=0.0, owner=owner)
+        self.initial_beta = validation.real("beta", beta, minimum=0.0, owner=owner)
         self.variant = validation.choice("variant", variant, VARIANTS, owner=owner)
         if max_scale is None:
-            max_scale = DEFAULT_MAX_SCALE if variant == "paper" else ops.OFFICIAL_MAX_SCALE
+            max_scale = ops.OFFICIAL_MAX_SCALE if variant == "official" else DEFAULT_MAX_SCALE
         self.max_scale = validation.real(
             "max_scale", max_scale, minimum=0.0, strict=True, owner=owner)
+        self.flip_reach = validation.real("flip_reach", flip_reach, minimum=0.0, owner=owner)
         self.sync_replicas = validation.boolean("sync_replicas", sync_replicas, owner=owner)
-        super().__init__(metrics=metrics, **kwargs)
+        metrics = validation.names("metrics", metrics, METRICS, owner=owner)
+        super().__init__(metrics=None if metrics is None else list(metrics), **kwargs)
         # autocast=False: under a mixed policy beta must not be rounded to float16.
         self.beta_variable = self.add_weight(
             name="beta",
             shape=(),
             dtype=tf.float32,
-            initializer=tf.keras.initializers.Constant(self.beta),
+            initializer=tf.keras.initializers.Constant(self.initial_beta),
             trainable=False,
             autocast=False,
         )
 
+    @property
+    def beta(self) -> float:
+        """The current beta (what training uses now); `initial_beta` is the constructor's."""
+        return float(self.beta_variable.numpy())
+
+    @beta.setter
+    def beta(self, value: float) -> None:
+        value = validation.real("beta", value, minimum=0.0, owner=type(self).__name__)
+        self.beta_variable.assign(value)
+
+    @property
+    def _diagnosing(self) -> bool:
+        return bool(self._custom_metrics) and "diagnostics" in self._custom_metrics
+
+    def build(self, input_shape):
+        if self._diagnosing:
+            # The last backward's values and, at the end, whether one has run yet. Written in
+            # the backward, read by the next forward (a metric cannot be added in a gradient).
+            self._diagnostic_values = self.add_weight(
+                name="diagnostic_values", shape=(len(DIAGNOSTICS) + 1,), dtype=tf.float32,
+                initializer="zeros", trainable=False, autocast=False,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+            self._diagnostic_metrics = [tf.keras.metrics.Mean(name=f"{name}/{self.name}")
+                                        for name in DIAGNOSTICS]
+        super().build(input_shape)
+
+    def _record(self, theta, dy, scale):
+        values = diagnostics(theta, dy, scale, self.alpha, self.beta_variable)
+        self._diagnostic_values.assign(tf.concat([values, [1.0]], axis=0))
+
     def call(self, inputs):
+        if self._diagnosing:
+            values = tf.convert_to_tensor(self._diagnostic_values)
+            for i, metric in enumerate(self._diagnostic_metrics):
+                self.add_metric(metric(values[i], sample_weight=values[-1]))
         outputs = adaste_sign(
             inputs,
             beta=tf.convert_to_tensor(self.beta_variable),
@@ -233,25 +347,31 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
             max_scale=self.max_scale,
             variant=self.variant,
             sync_replicas=self.sync_replicas and _is_weight(inputs),
+            flip_reach=self.flip_reach,
+            record=self._record if self._diagnosing else None,
         )
         return super().call(outputs)
+
+    def save_own_variables(self, store):
+        # Only beta is state; the diagnostics are a per-step log, rebuilt on the next step.
+        store["0"] = self.beta_variable.numpy()
 
     def load_own_variables(self, store):
         # One instance shared by several layers is written to a .keras file once, under the
         # first layer; the others load as separate quantizers with nothing stored. They keep
         # the constructor's beta until a RelaxationScheduler sets it (predictions never depend
         # on beta).
-        if len(store.keys()) == 0:
-            return
-        super().load_own_variables(store)
+        if "0" in store:
+            self.beta_variable.assign(store["0"])
 
     def get_config(self):
         return {
             **super().get_config(),
             "alpha": self.alpha,
-            "beta": self.beta,
+            "beta": self.initial_beta,
             "max_scale": self.max_scale,
             "variant": self.variant,
+            "flip_reach": self.flip_reach,
             "sync_replicas": self.sync_replicas,
             "metrics": None if self._custom_metrics is None else list(self._custom_metrics),
             "_config_version": CONFIG_VERSION,

@@ -1,9 +1,15 @@
-"""Schedules for AdaSTE's relaxation weight beta, as pure functions of the epoch (or step) index.
+"""Schedules for AdaSTE's relaxation weight beta, as pure functions of the epoch.
 
-A schedule maps an index (0-based epoch, or global step with `update_freq="batch"`) to beta.
-It keeps no state, so a resumed run recomputes the beta an uninterrupted run would have had.
-Schedules may leave the start value and the cap to the quantizer they drive: each is called
-as `schedule(index, initial_beta=q.beta, alpha=q.alpha)` for every AdaSTE quantizer `q`.
+A schedule maps an index, the 0-based epoch, to beta. The index is a real number: with
+`RelaxationScheduler(update_freq="batch")` step `b` of epoch `e` has index `e + b / steps`, so a
+schedule written per epoch is followed at fractional epochs. A schedule keeps no state, so a
+resumed run recomputes the beta an uninterrupted run would have had. Schedules may leave the
+start value and the cap to the quantizer they drive: each is called as
+`schedule(index, initial_beta=q.initial_beta, alpha=q.alpha)` for every AdaSTE quantizer `q`.
+
+To anneal over a run of N epochs as the official code anneals over its 500:
+`Geometric.compressed(N)`; to go from the start to `1/alpha` (or `end`) in exactly N epochs:
+`Exponential(steps=N)`.
 
 Example:
     >>> schedule = Geometric(rate=1.05)            # the official code's schedule
@@ -11,6 +17,8 @@ Example:
     0.0105
     >>> schedule(10_000, initial_beta=0.01, alpha=0.01)   # capped at 1 / alpha
     100.0
+    >>> round(schedule(0.5, initial_beta=0.01, alpha=0.01), 6)   # half-way through epoch 0
+    0.010759
 """
 
 from __future__ import annotations
@@ -25,7 +33,12 @@ import tensorflow as tf
 from adaste_tf import validation
 from adaste_tf.registration import register
 
-__all__ = ["BetaSchedule", "Geometric", "Constant", "Linear", "Cosine", "get", "serialize"]
+__all__ = ["BetaSchedule", "Geometric", "Constant", "Linear", "Cosine", "Exponential", "get",
+           "serialize", "config_value", "OFFICIAL_EPOCHS", "OFFICIAL_RATE"]
+
+# The official code's run length (CIFAR) and beta growth per epoch.
+OFFICIAL_EPOCHS = 500
+OFFICIAL_RATE = 1.05
 
 
 class BetaSchedule:
@@ -42,8 +55,9 @@ class BetaSchedule:
         0.08
     """
 
-    def __call__(self, index: int, *, initial_beta: float = 0.01, alpha: float = 0.01) -> float:
-        index = validation.integer("index", index, minimum=0, owner=type(self).__name__)
+    def __call__(self, index: float, *, initial_beta: float = 0.01,
+                 alpha: float = 0.01) -> float:
+        index = validation.real("index", index, minimum=0.0, owner=type(self).__name__)
         value = self.beta_at(index, initial_beta, alpha)
         array = np.asarray(value) if not isinstance(value, (str, bytes)) else None
         # A real scalar of any kind (float, numpy scalar, 0-d tensor); not bools or strings.
@@ -52,7 +66,8 @@ class BetaSchedule:
                             f"index {index}; a beta schedule must return a real number.")
         return float(array)
 
-    def beta_at(self, index: int, initial_beta: float, alpha: float) -> float:
+    def beta_at(self, index: float, initial_beta: float, alpha: float) -> float:
+        """beta at epoch `index` (a real >= 0) for a quantizer with these values."""
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
@@ -75,28 +90,34 @@ def _optional_beta(name: str, value, owner: str) -> float | None:
 class Geometric(BetaSchedule):
     r"""The official code's schedule: beta grows by `rate` every epoch, from the first on.
 
-    \\[ \beta_e = \min\left(\beta_0 \, r^{e+1},\ \beta_{\max}\right) \\]
+    \\[ \beta_e = \min\left(\beta_0 \, r^{e s + 1},\ \beta_{\max}\right) \\]
 
-    for index e = 0, 1, ... With `initial=None` and `maximum=None`, \\(\beta_0\\) is the
-    quantizer's `beta` and \\(\beta_{\max} = 1/\alpha\\), where the relaxed weight is exactly
-    `sign`. The official code uses r = 1.05 (1.009 for Tiny-ImageNet).
+    for epoch e = 0, 1, ... (and at fractional epochs in between), with `time_scale` s = 1. With
+    `initial=None` and `maximum=None`, \\(\beta_0\\) is the quantizer's initial beta and
+    \\(\beta_{\max} = 1/\alpha\\), where the relaxed weight is exactly `sign`. The official
+    code uses r = 1.05 (1.009 for Tiny-ImageNet): from 0.01 it reaches 1/alpha = 100 in epoch
+    188 of its 500. A `time_scale` s > 1 runs s official epochs per epoch:
+    `Geometric.compressed(epochs)` makes the official 500-epoch path in `epochs` epochs.
 
     Example:
         >>> Geometric(rate=2.0, initial=1.0, maximum=5.0)(1)
         4.0
 
     Args:
-        rate: growth factor per index, finite and >= 1.
-        initial: beta_0; `None` uses each quantizer's own `beta`.
+        rate: growth factor per (official) epoch, finite and >= 1.
+        initial: beta_0; `None` uses each quantizer's own initial beta.
         maximum: cap; `None` uses `1 / alpha` of each quantizer.
+        time_scale: official epochs per epoch, finite and > 0.
     """
 
-    def __init__(self, rate: float = 1.05, initial: float | None = None,
-                 maximum: float | None = None):
+    def __init__(self, rate: float = OFFICIAL_RATE, initial: float | None = None,
+                 maximum: float | None = None, time_scale: float = 1.0):
         owner = type(self).__name__
         self.rate = validation.real("rate", rate, minimum=1.0, owner=owner)
         self.initial = _optional_beta("initial", initial, owner)
         self.maximum = _optional_beta("maximum", maximum, owner)
+        self.time_scale = validation.real("time_scale", time_scale, minimum=0.0, strict=True,
+                                          owner=owner)
 
     def beta_at(self, index, initial_beta, alpha):
         start = initial_beta if self.initial is None else self.initial
@@ -104,11 +125,32 @@ class Geometric(BetaSchedule):
         if start == 0.0 or cap == 0.0:
             return 0.0
         # In logs, so that rate ** index cannot overflow on long runs.
-        log_beta = math.log(start) + (index + 1) * math.log(self.rate)
+        log_beta = math.log(start) + (index * self.time_scale + 1) * math.log(self.rate)
         return cap if log_beta >= math.log(cap) else math.exp(log_beta)
 
+    @classmethod
+    def compressed(cls, epochs: int, reference_epochs: int = OFFICIAL_EPOCHS,
+                   rate: float = OFFICIAL_RATE, **kwargs) -> Geometric:
+        """The official path of `reference_epochs` epochs (beta x `rate` per epoch) run in
+        `epochs` epochs: `time_scale = reference_epochs / epochs`.
+
+        From 0.01, a 30-epoch run then reaches 1/alpha = 100 at epoch 11.3 (of 30), as the
+        official 500-epoch run does at epoch 188, and spends the rest in the binary regime.
+
+        Example:
+            >>> schedule = Geometric.compressed(30)
+            >>> [round(schedule(e, initial_beta=0.01, alpha=0.01), 4) for e in (0, 6, 12)]
+            [0.0105, 1.3808, 100.0]
+        """
+        owner = f"{cls.__name__}.compressed"
+        epochs = validation.integer("epochs", epochs, minimum=1, owner=owner)
+        reference_epochs = validation.integer("reference_epochs", reference_epochs, minimum=1,
+                                              owner=owner)
+        return cls(rate=rate, time_scale=reference_epochs / epochs, **kwargs)
+
     def get_config(self):
-        return {"rate": self.rate, "initial": self.initial, "maximum": self.maximum}
+        return {"rate": self.rate, "initial": self.initial, "maximum": self.maximum,
+                "time_scale": self.time_scale}
 
 
 @register()
@@ -131,7 +173,7 @@ class Constant(BetaSchedule):
 
 
 class _Ramp(BetaSchedule):
-    """From `start` to `end` over `steps` indices, then held at `end`."""
+    """From `start` to `end` over `steps` epochs, then held at `end`."""
 
     def __init__(self, start: float | None = None, end: float | None = None, steps: int = 100):
         owner = type(self).__name__
@@ -172,7 +214,7 @@ class Cosine(_Ramp):
     """Half-cosine ramp from `start` (default: the quantizer's beta) to `end` (default: 1/alpha).
 
     Example:
-        >>> Cosine(start=0.0, end=1.0, steps=2)(1)
+        >>> round(Cosine(start=0.0, end=1.0, steps=2)(1), 6)
         0.5
     """
 
@@ -181,8 +223,33 @@ class Cosine(_Ramp):
         return 0.5 * (1.0 - math.cos(math.pi * progress))
 
 
+@register()
+class Exponential(_Ramp):
+    r"""Geometric ramp from `start` (default: the quantizer's beta) to `end` (default: 1/alpha)
+    in exactly `steps` epochs: the whole relaxation path within a run of `steps` epochs.
+
+    \[ eta(e) = eta_{start}\,(eta_{end} / eta_{start})^{\min(e / steps,\ 1)} \]
+
+    Example:
+        >>> schedule = Exponential(steps=4)
+        >>> [round(schedule(e, initial_beta=0.01, alpha=0.01), 6) for e in (0, 2, 4, 9)]
+        [0.01, 1.0, 100.0, 100.0]
+    """
+
+    def beta_at(self, index, initial_beta, alpha):
+        start = initial_beta if self.start is None else self.start
+        end = 1.0 / alpha if self.end is None else self.end
+        if start <= 0.0 or end <= 0.0:
+            raise ValueError(f"{self!r}: a geometric ramp needs start > 0 and end > 0, got "
+                             f"start={start!r} and end={end!r}. Fix: a quantizer's beta of 0 "
+                             f"cannot grow geometrically; set `start`, or use Linear.")
+        progress = min(index / self.steps, 1.0)
+        return math.exp(math.log(start) + (math.log(end) - math.log(start)) * progress)
+
+
 class _FunctionSchedule(BetaSchedule):
-    """Wraps a user's `fn(index) -> beta` (not serializable: it is code)."""
+    """Wraps a user's `fn(index) -> beta` (not serializable: it is code). `index` is the epoch,
+    fractional with `update_freq="batch"`."""
 
     def __init__(self, fn: Callable[[int], float]):
         self.fn = fn
@@ -194,7 +261,8 @@ class _FunctionSchedule(BetaSchedule):
         return f"{getattr(self.fn, '__name__', repr(self.fn))}"
 
 
-_BY_NAME = {"geometric": Geometric, "constant": Constant, "linear": Linear, "cosine": Cosine}
+_BY_NAME = {"geometric": Geometric, "constant": Constant, "linear": Linear, "cosine": Cosine,
+            "exponential": Exponential}
 
 
 def get(identifier: BetaSchedule | str | dict | Callable[[int], float] | None) -> BetaSchedule:
@@ -240,3 +308,16 @@ def serialize(schedule: BetaSchedule) -> dict[str, Any]:
         {'value': 0.5}
     """
     return tf.keras.utils.serialize_keras_object(schedule)
+
+
+def config_value(schedule: BetaSchedule) -> dict[str, Any] | Callable[[float], float]:
+    """What a config that holds `schedule` stores: its Keras config, or a user's function itself
+    (code, which `get` accepts back as it is).
+
+    Example:
+        >>> config_value(get(abs)) is abs
+        True
+    """
+    if isinstance(schedule, _FunctionSchedule):
+        return schedule.fn
+    return serialize(schedule)

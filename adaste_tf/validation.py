@@ -95,3 +95,23 @@ def _describe(minimum, strict, maximum) -> str:
         parts.append(f"<= {maximum:g}")
     bounds = " and ".join(parts)
     return "a finite real number" + (f" {bounds}" if bounds else "")
+
+
+def names(name: str, value, options: Iterable, *, owner: str = "") -> tuple[str, ...] | None:
+    """Return `value` as a tuple after checking it is None or a list/tuple of `options`.
+
+    A lone string is refused: `"flip_ratio"` would otherwise be read letter by letter.
+
+    Example:
+        >>> names("metrics", ["flip_ratio"], ("flip_ratio", "diagnostics"))
+        ('flip_ratio',)
+    """
+    if value is None:
+        return None
+    options = tuple(options)
+    where = f"{owner}: " if owner else ""
+    listed = ", ".join(repr(o) for o in options)
+    if not isinstance(value, (list, tuple)) or not all(v in options for v in value):
+        raise ValueError(f"{where}`{name}` must be None or a list of names from {listed}, got "
+                         f"{value!r}.")
+    return tuple(value)

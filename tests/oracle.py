@@ -1,5 +1,5 @@
-"""An independent NumPy/Python reference for the AdaSTE backward, written from ADASTE.md's table
-and the official `FenBPOpt.get_grad`, one element at a time, in float64. Tests compare
+"""An independent NumPy/Python reference for the AdaSTE backward, written from docs/method.md's
+table and the official `FenBPOpt.get_grad`, one element at a time, in float64. Tests compare
 `adaste_tf.ops` and the quantizer's gradient against it."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 
 
 def paper_scale_one(theta: float, dy: float, alpha: float, beta: float, max_scale: float) -> float:
-    """The derived rule for one weight (ADASTE.md, "The backward scale")."""
+    """The derived rule for one weight (docs/method.md, "The backward table")."""
     a = abs(theta)
     theta_sign = 1.0 if theta >= 0 else -1.0  # larq: sign(0) = +1
     inward = dy != 0 and np.sign(dy) == theta_sign
@@ -57,12 +57,33 @@ def official_scale_one(theta: float, dy: float, alpha: float, beta: float,
     return float(np.clip(1.0 / abs(theta), 0, max_scale)) if inward else 0.0
 
 
-def scale(theta, dy, alpha, beta, max_scale, variant="paper"):
+def bounded_scale_one(theta: float, dy: float, alpha: float, beta: float, max_scale: float,
+                      flip_reach: float, rms: float) -> float:
+    """The bounded rule for one weight (docs/method.md, "The bounded rule"); `rms` is the RMS
+    of the whole gradient tensor."""
+    theta_sign = 1.0 if theta >= 0 else -1.0
+    inward = dy != 0 and np.sign(dy) == theta_sign
+    # a flip is within reach when the perturbation bound times the RMS-normalized gradient
+    # reaches |theta|
+    if inward and rms > 0 and abs(dy) / rms * flip_reach >= abs(theta):
+        return paper_scale_one(theta, dy, alpha, beta, max_scale)
+    if inward or abs(theta) < 1.0:
+        return 1.0 / (1.0 + beta)
+    return 0.0
+
+
+def scale(theta, dy, alpha, beta, max_scale, variant="paper", flip_reach=3e-4):
     """Elementwise over arrays of the same shape; float64 result."""
-    one = paper_scale_one if variant == "paper" else official_scale_one
     theta = np.asarray(theta, dtype=np.float64)
     dy = np.asarray(dy, dtype=np.float64)
+    rms = float(np.sqrt(np.mean(dy ** 2)))
     out = np.empty(theta.shape, dtype=np.float64)
     for index in np.ndindex(theta.shape):
-        out[index] = one(float(theta[index]), float(dy[index]), alpha, beta, max_scale)
+        t, g = float(theta[index]), float(dy[index])
+        if variant == "paper":
+            out[index] = paper_scale_one(t, g, alpha, beta, max_scale)
+        elif variant == "bounded":
+            out[index] = bounded_scale_one(t, g, alpha, beta, max_scale, flip_reach, rms)
+        else:
+            out[index] = official_scale_one(t, g, alpha, beta, max_scale)
     return out

@@ -76,6 +76,14 @@ def _fit_without_adaste(_: Context) -> None:
     model.fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0, callbacks=[RelaxationScheduler()])
 
 
+def _fit_under_bop(_: Context) -> None:
+    model = _model()
+    model.compile(lq.optimizers.CaseOptimizer(
+        (lq.optimizers.Bop.is_binary_variable, lq.optimizers.Bop()),
+        default_optimizer=tf.keras.optimizers.legacy.Adam()), "mse")
+    model.fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0, callbacks=[RelaxationScheduler()])
+
+
 def _idx(tmp: Path, name: str, magic: int = data.IMAGES_MAGIC, shape=(3, 28, 28),
          cut: int = 0) -> Path:
     """An IDX file (gzipped), optionally with a wrong magic or `cut` bytes missing at the end."""
@@ -179,8 +187,17 @@ CATALOGUE = [
          rf"`beta` {NUMBER} >= 0, got -1"),
     Case("max-scale-inf", 'AdaSTE(max_scale=float("inf"))',
          lambda c: AdaSTE(max_scale=math.inf), ValueError, rf"`max_scale` {NUMBER} > 0, got inf"),
+    Case("metrics-string", 'AdaSTE(metrics="flip_ratio")',
+         lambda c: AdaSTE(metrics="flip_ratio"), ValueError,
+         r"AdaSTE: `metrics` must be None or a list of names from 'flip_ratio', 'diagnostics', "
+         r"got 'flip_ratio'"),
+    Case("metrics-unknown", 'AdaSTE(metrics=["flip_rate"])',
+         lambda c: AdaSTE(metrics=["flip_rate"]), ValueError,
+         r"`metrics` must be None or a list of names from .* got \['flip_rate'\]"),
+    Case("flip-reach-negative", "AdaSTE(flip_reach=-1e-3)", lambda c: AdaSTE(flip_reach=-1e-3),
+         ValueError, r"AdaSTE: `flip_reach` must be a finite real number >= 0, got -0.001"),
     Case("variant-unknown", 'AdaSTE(variant="Official")', lambda c: AdaSTE(variant="Official"),
-         ValueError, r"`variant` must be one of 'paper', 'official', got 'Official'"),
+         ValueError, r"`variant` must be one of 'bounded', 'paper', 'official', got 'Official'"),
     Case("sync-replicas-int", "AdaSTE(sync_replicas=1)", lambda c: AdaSTE(sync_replicas=1),
          TypeError, r"`sync_replicas` must be True or False, got 1"),
     Case("config-newer", "AdaSTE.from_config(config with _config_version=99)", _newer_config,
@@ -210,12 +227,12 @@ CATALOGUE = [
     Case("cosine-steps-float", "schedules.Cosine(steps=2.5)",
          lambda c: schedules.Cosine(steps=2.5), TypeError,
          r"Cosine: `steps` must be an integer >= 1, got 2.5 of type float"),
-    Case("schedule-unknown-name", 'schedules.get("exponential")',
-         lambda c: schedules.get("exponential"), ValueError,
-         r"`schedule` must be one of 'geometric', 'constant', 'linear', 'cosine'"),
+    Case("schedule-unknown-name", 'schedules.get("exp")',
+         lambda c: schedules.get("exp"), ValueError,
+         r"`schedule` must be one of 'geometric', 'constant', 'linear', 'cosine', 'exponential'"),
     Case("schedule-negative-index", "schedules.Geometric()(-1)",
          lambda c: schedules.Geometric()(-1), ValueError,
-         r"`index` must be an integer >= 0, got -1"),
+         r"`index` must be a finite real number >= 0, got -1"),
     # --- RelaxationScheduler ---
     Case("scheduler-update-freq", 'RelaxationScheduler(update_freq="step")',
          lambda c: RelaxationScheduler(update_freq="step"), ValueError,
@@ -235,6 +252,20 @@ CATALOGUE = [
     Case("schedule-returns-negative", "a schedule that returns -0.5 at epoch 1",
          lambda c: _fit_with(lambda e: -0.5 if e == 1 else 0.01), ValueError,
          r"returned beta=-0.5 at epoch 1 .* must return a finite number >= 0"),
+    Case("schedule-returns-overflow", "a schedule that returns 1e40 at epoch 1",
+         lambda c: _fit_with(lambda e: 1e40 if e == 1 else 0.01), ValueError,
+         r"returned beta=1e\+40 at epoch 1 .* which is inf as the float32 .* must return a "
+         r"finite number >= 0"),
+    Case("adaste-under-bop", "fit with lq.optimizers.CaseOptimizer((Bop.is_binary_variable, "
+         "Bop()), ...) on AdaSTE kernels", _fit_under_bop, ValueError,
+         r"larq's Bop optimizer would train the AdaSTE kernels .* Train AdaSTE kernels with a "
+         r"latent-weight optimizer"),
+    Case("scheduler-apply-without-model", "RelaxationScheduler().apply(0) before set_model",
+         lambda c: RelaxationScheduler().apply(0), ValueError,
+         r"RelaxationScheduler.apply: a model must be set first"),
+    Case("exponential-from-zero", "schedules.Exponential()(1, initial_beta=0.0)",
+         lambda c: schedules.Exponential()(1, initial_beta=0.0), ValueError,
+         r"a geometric ramp needs start > 0 and end > 0, got start=0.0"),
     Case("schedule-returns-none", "a schedule that returns None at epoch 1",
          lambda c: _fit_with(lambda e: None if e == 1 else 0.01), TypeError,
          r"failed at epoch 1 for quantizer .*NoneType.* must return a finite number >= 0"),

@@ -59,15 +59,66 @@ def test_each_quantizer_starts_from_its_own_beta():
         [_official(0.01, 1, rate=1.009), _official(0.05, 1, rate=1.009)], rel=1e-6)
 
 
-def test_batch_frequency_uses_the_global_step():
-    x, y = _data()
-    model = _model()
+def _betas_per_step(model, scheduler, data, epochs=2, **fit_kwargs):
     seen = []
     probe = tf.keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(
-        float(find_adaste_quantizers(model)[0].beta_variable.numpy())))
-    model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
-              callbacks=[RelaxationScheduler(lambda step: 0.1 * step, update_freq="batch"), probe])
-    np.testing.assert_allclose(seen, [0.1 * s for s in range(8)], rtol=1e-6)
+        find_adaste_quantizers(model)[0].beta))
+    history = model.fit(*data, epochs=epochs, verbose=0, callbacks=[scheduler, probe],
+                        **fit_kwargs)
+    return seen, history
+
+
+def test_batch_frequency_indexes_by_fractional_epoch():
+    model = _model()
+    seen, _ = _betas_per_step(model, RelaxationScheduler(lambda epoch: 0.1 * epoch,
+                                                         update_freq="batch"),
+                              _data(), batch_size=BATCH)
+    # 4 steps per epoch: step b of epoch e is epoch e + b / 4
+    np.testing.assert_allclose(seen, [0.1 * (e + b / 4) for e in range(2) for b in range(4)],
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_batch_frequency_follows_the_per_epoch_schedule():
+    # The default schedule in batch mode agrees with epoch mode at every epoch start and grows
+    # smoothly in between: not 1.05 per step.
+    model = _model()
+    seen, history = _betas_per_step(model, RelaxationScheduler(update_freq="batch"), _data(),
+                                    epochs=3, batch_size=BATCH)
+    np.testing.assert_allclose(seen[::4], [_official(0.01, e) for e in range(3)], rtol=1e-6)
+    np.testing.assert_allclose(seen, [_official(0.01, e + b / 4) for e in range(3)
+                                      for b in range(4)], rtol=1e-6)
+    assert history.history["beta"] == pytest.approx([_official(0.01, e + 0.75)
+                                                     for e in range(3)], rel=1e-6)
+
+
+def _unknown_length_data():
+    x, y = _data()
+    dataset = tf.data.Dataset.from_generator(
+        lambda: iter(zip(x, y)), output_signature=(tf.TensorSpec((8,), tf.float32),
+                                                   tf.TensorSpec((), tf.int64)))
+    assert dataset.cardinality() == tf.data.UNKNOWN_CARDINALITY
+    return (dataset.batch(BATCH),)
+
+
+def test_batch_frequency_on_data_of_unknown_length_logs_the_last_trained_beta():
+    model = _model()
+    seen, history = _betas_per_step(model, RelaxationScheduler(lambda e: 0.1 * e,
+                                                               update_freq="batch"),
+                                    _unknown_length_data(), epochs=3)
+    # epoch 0 holds its start value (its length is being counted), then 4 steps per epoch
+    np.testing.assert_allclose(seen, [0.0] * 4 + [0.1 * (e + b / 4) for e in (1, 2)
+                                                  for b in range(4)], rtol=1e-6, atol=1e-7)
+    # the beta of the epoch's last step, not of the extra call Keras makes at the end of data
+    np.testing.assert_allclose(history.history["beta"], [0.0, 0.175, 0.275], rtol=1e-6)
+
+
+def test_steps_per_epoch_argument_for_data_of_unknown_length():
+    model = _model()
+    seen, _ = _betas_per_step(model, RelaxationScheduler(lambda e: 0.1 * e, update_freq="batch",
+                                                         steps_per_epoch=4),
+                              _unknown_length_data(), epochs=2)
+    np.testing.assert_allclose(seen, [0.1 * (e + b / 4) for e in range(2) for b in range(4)],
+                               rtol=1e-6, atol=1e-7)
 
 
 def test_finds_quantizers_in_nested_models_and_layers():

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 import oracle
-from adaste_tf import quantizers
+from adaste_tf import ops, quantizers
 from adaste_tf.quantizers import AdaSTE
 from conftest import run_in_mode
 
@@ -23,13 +23,7 @@ def test_forward_is_exact_sign_with_zero_to_plus_one(execution_mode):
     np.testing.assert_array_equal(out, [-1, -1, 1, 1, 1, 1, 1])
 
 
-def _dense_loss(kernel_quantizer, x, r):
-    layer = lq.layers.QuantDense(r.shape[-1], kernel_quantizer=kernel_quantizer, use_bias=False)
-    layer.build(x.shape)
-    return layer
-
-
-@pytest.mark.parametrize("variant", ["paper", "official"])
+@pytest.mark.parametrize("variant", quantizers.VARIANTS)
 @pytest.mark.parametrize("beta", [0.0, 0.3, 150.0])
 def test_quantdense_kernel_gradient_matches_oracle(variant, beta, execution_mode, rng):
     x = tf.constant(rng.normal(size=(8, 6)).astype(np.float32))
@@ -74,7 +68,7 @@ def test_quantconv2d_kernel_gradient_matches_oracle(execution_mode, rng):
         return tape.gradient(loss, layer.kernel)
 
     got = run_in_mode(step, execution_mode)(x, r).numpy()
-    want = dy * oracle.scale(theta, dy, 0.01, 0.01, quantizers.DEFAULT_MAX_SCALE, "paper")
+    want = dy * oracle.scale(theta, dy, 0.01, 0.01, quantizers.DEFAULT_MAX_SCALE, "bounded")
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
@@ -94,14 +88,16 @@ def test_changing_beta_changes_the_gradient_without_retracing():
     assert grad.experimental_get_tracing_count() == 1
     assert not np.allclose(first, second)
     want = np.array([-1, -1, -1]) * oracle.scale(theta.numpy(), [-1, -1, -1], 0.01, 0.5,
-                                                quantizers.DEFAULT_MAX_SCALE)
+                                                quantizers.DEFAULT_MAX_SCALE, "bounded")
     np.testing.assert_allclose(second, want, rtol=1e-6)
 
 
 def test_alias_and_defaults():
     q = lq.quantizers.get("adaste")
     assert isinstance(q, AdaSTE)
-    assert (q.alpha, q.beta, q.variant, q.precision) == (0.01, 0.01, "paper", 1)
+    assert (q.alpha, q.initial_beta, q.variant, q.precision) == (0.01, 0.01, "bounded", 1)
+    assert q.beta == pytest.approx(0.01)  # the current value, read from its float32 variable
+    assert q.flip_reach == ops.DEFAULT_FLIP_REACH
     assert q.max_scale == quantizers.DEFAULT_MAX_SCALE
     assert AdaSTE(variant="official").max_scale == 0.5
     assert AdaSTE(variant="official", max_scale=2.0).max_scale == 2.0
@@ -111,7 +107,7 @@ def test_get_config_holds_every_constructor_argument():
     signature = inspect.signature(AdaSTE.__init__)
     arguments = [p for p in signature.parameters if p not in ("self", "kwargs")]
     q = AdaSTE(alpha=0.02, beta=0.03, max_scale=4.0, variant="official", sync_replicas=False,
-               metrics=["flip_ratio"])
+               metrics=["flip_ratio", "diagnostics"], flip_reach=1e-2)
     config = q.get_config()
     assert set(arguments) <= set(config), set(arguments) - set(config)
     clone = AdaSTE.from_config(config)
@@ -161,7 +157,7 @@ def test_saved_and_loaded_model_predicts_the_same(tmp_path, path, shared, rng):
     if path != "saved_model":
         q = loaded.layers[1].kernel_quantizer
         assert isinstance(q, AdaSTE)
-        assert q.beta == 0.05
+        assert q.initial_beta == 0.05
     if path == "m.keras":  # the .keras file keeps the current beta too
         assert loaded.layers[1].kernel_quantizer.beta_variable.numpy() == pytest.approx(0.4)
 
@@ -202,6 +198,9 @@ def test_quantized_kernels_reported_as_one_bit():
     ({"max_scale": float("inf")}, "max_scale"),
     ({"variant": "Paper"}, "variant"), ({"variant": 1}, "variant"),
     ({"sync_replicas": "yes"}, "sync_replicas"),
+    ({"flip_reach": -1e-3}, "flip_reach"), ({"flip_reach": float("nan")}, "flip_reach"),
+    # a lone string would be read letter by letter; an unknown name would be ignored
+    ({"metrics": "flip_ratio"}, "metrics"), ({"metrics": ["flip_rate"]}, "metrics"),
 ])
 def test_bad_arguments_name_the_parameter(kwargs, parameter):
     with pytest.raises((ValueError, TypeError), match=f"`{parameter}`"):
@@ -209,7 +208,7 @@ def test_bad_arguments_name_the_parameter(kwargs, parameter):
 
 
 def test_adaste_sign_rejects_an_unknown_variant():
-    with pytest.raises(ValueError, match="adaste_sign: `variant` must be one of 'paper', "):
+    with pytest.raises(ValueError, match="adaste_sign: `variant` must be one of 'bounded', "):
         quantizers.adaste_sign(tf.constant([1.0]), variant="fenbp")
 
 
@@ -221,3 +220,109 @@ def test_flip_ratio_metric_works():
     model.compile("sgd", "mse")
     history = model.fit(np.ones((8, 4)), np.ones((8, 3)), epochs=1, verbose=0)
     assert any("flip_ratio" in key for key in history.history)
+
+
+def test_beta_reads_and_sets_the_current_value_and_config_keeps_the_initial():
+    q = AdaSTE(beta=0.02)
+    q.beta_variable.assign(0.7)  # as RelaxationScheduler does
+    assert q.beta == pytest.approx(0.7)
+    q.beta = 3.0
+    assert float(q.beta_variable.numpy()) == 3.0
+    assert (q.initial_beta, q.get_config()["beta"]) == (0.02, 0.02)
+    with pytest.raises(ValueError, match="`beta`"):
+        q.beta = -1.0
+
+
+def test_metric_names_survive_a_keras_file(tmp_path):
+    model = _mlp(AdaSTE(metrics=["flip_ratio", "diagnostics"]),
+                 AdaSTE(metrics=["flip_ratio", "diagnostics"]))
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = np.ones((8, 6, 6), np.float32)
+    model.fit(x, np.zeros(8), epochs=1, verbose=0)
+    model.save(tmp_path / "m.keras")
+    loaded = tf.keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.layers[1].kernel_quantizer.get_config()["metrics"] == ["flip_ratio",
+                                                                        "diagnostics"]
+    loaded.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    history = loaded.fit(x, np.zeros(8), epochs=1, verbose=0)
+    assert any(key.startswith("flip_ratio/") for key in history.history)
+    assert any(key.startswith("near_zero/") for key in history.history)
+
+
+def _numpy_diagnostics(theta, dy, alpha, beta, scale):
+    """DIAGNOSTICS from docs/method.md's table, written with NumPy."""
+    a = np.abs(theta)
+    inward = np.where(theta >= 0, dy > 0, dy < 0)
+    linear = (alpha * beta < 1) & (a < 1 - alpha * beta)
+    return {
+        "linear_outward": np.mean(linear & ~inward), "linear_inward": np.mean(linear & inward),
+        "saturated_outward": np.mean(~linear & ~inward),
+        "saturated_inward": np.mean(~linear & inward),
+        "binary_regime": float(alpha * beta >= 1),
+        "inward_scale": scale[inward].mean() if inward.any() else 0.0,
+        "outward_scale": scale[~inward].mean() if (~inward).any() else 0.0,
+        "near_zero": np.mean(a < quantizers.NEAR_ZERO),
+    }
+
+
+@pytest.mark.parametrize("beta", [0.3, 100.0])
+def test_diagnostics_match_numpy_and_reach_history(beta, execution_mode, rng):
+    # One step of training on one example: the epoch's diagnostics are those of that step's
+    # backward (logged at the next forward, here the second step, which sees the same data).
+    q = AdaSTE(beta=beta, metrics=["diagnostics"])
+    model = tf.keras.Sequential([tf.keras.layers.InputLayer((6,)),
+                                 lq.layers.QuantDense(5, kernel_quantizer=q, use_bias=False)])
+    model.compile(tf.keras.optimizers.SGD(0.0), "mse", run_eagerly=execution_mode == "eager",
+                  jit_compile=execution_mode == "jit")
+    theta = rng.uniform(-1.2, 1.2, size=(6, 5)).astype(np.float32)
+    theta[0, :2] = [1e-4, -5e-4]  # near zero
+    model.layers[0].kernel.assign(theta)
+    x = rng.normal(size=(1, 6)).astype(np.float32)
+    target = rng.normal(size=(1, 5)).astype(np.float32)
+    history = model.fit(np.repeat(x, 2, 0), np.repeat(target, 2, 0), batch_size=1, epochs=1,
+                        verbose=0, shuffle=False)
+    w = np.where(theta >= 0, 1.0, -1.0)
+    dy = x.T @ (2 * (x @ w - target) / 5)  # d mse / d w
+    scale = oracle.scale(theta, dy, 0.01, beta, quantizers.DEFAULT_MAX_SCALE, "bounded")
+    want = _numpy_diagnostics(theta, dy, 0.01, beta, scale)
+    for name, value in want.items():
+        got = history.history[f"{name}/{q.name}"][0]
+        assert got == pytest.approx(value, rel=1e-5, abs=1e-6), name
+
+
+def test_bop_is_refused_before_training(tmp_path):
+    from adaste_tf.callbacks import RelaxationScheduler, check_optimizer
+    model = _mlp("adaste")
+    optimizer = lq.optimizers.CaseOptimizer(
+        (lq.optimizers.Bop.is_binary_variable, lq.optimizers.Bop()),
+        default_optimizer=tf.keras.optimizers.legacy.Adam(0.01))
+    model.compile(optimizer, tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    before = [w.numpy() for w in model.weights]
+    with pytest.raises(ValueError, match="Bop.*AdaSTE"):
+        model.fit(np.ones((8, 6, 6)), np.zeros(8), epochs=1, verbose=0,
+                  callbacks=[RelaxationScheduler()])
+    # refused before the first step: no weight moved
+    for old, new in zip(before, model.weights):
+        np.testing.assert_array_equal(old, new.numpy())
+    with pytest.raises(ValueError, match="Bop"):
+        check_optimizer(model)
+
+
+def test_bop_may_train_other_kernels_beside_adaste():
+    from adaste_tf.callbacks import RelaxationScheduler, check_optimizer
+    model = _mlp("adaste", last_quantizer="ste_sign")
+
+    def larq_binary_kernel(variable):  # the predicate the error message suggests
+        return (lq.optimizers.Bop.is_binary_variable(variable)
+                and not isinstance(getattr(variable, "quantizer", None), AdaSTE))
+
+    optimizer = lq.optimizers.CaseOptimizer(
+        (larq_binary_kernel, lq.optimizers.Bop()),
+        default_optimizer=tf.keras.optimizers.legacy.Adam(0.01))
+    model.compile(optimizer, tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    check_optimizer(model)
+    model.fit(np.random.default_rng(0).normal(size=(64, 6, 6)), np.arange(64) % 4, epochs=2,
+              verbose=0, callbacks=[RelaxationScheduler()])
+    # Bop trained the ste_sign kernel (Bop writes +-1), Adam the AdaSTE kernel (latent values)
+    assert set(np.unique(np.abs(model.layers[-1].kernel.numpy()))) == {1.0}
+    assert len(np.unique(np.abs(model.layers[1].kernel.numpy()))) > 2

@@ -85,7 +85,11 @@ def test_registration_does_not_shadow_keras_names():
     (lambda: schedules.Constant("0.1"), "value"),
     (lambda: schedules.Linear(steps=0), "steps"),
     (lambda: schedules.Cosine(steps=2.5), "steps"),
-    (lambda: schedules.get("exponential"), "schedule"),
+    (lambda: schedules.get("exp"), "schedule"),
+    (lambda: schedules.Exponential(steps=0), "steps"),
+    (lambda: schedules.Geometric.compressed(0), "epochs"),
+    (lambda: schedules.Geometric.compressed(30, rate=0.9), "rate"),
+    (lambda: schedules.Geometric(time_scale=0.0), "time_scale"),
     (lambda: schedules.get(3), "schedule"),
     (lambda: schedules.get({"class_name": "Nope", "config": {}}), "schedule"),
     (lambda: schedules.Constant(0.1)(-1), "index"),
@@ -93,3 +97,35 @@ def test_registration_does_not_shadow_keras_names():
 def test_bad_arguments_name_the_parameter(make, parameter):
     with pytest.raises((ValueError, TypeError), match=f"`{parameter}`"):
         make()
+
+
+def test_compressed_path_is_the_official_path_at_scaled_epochs():
+    official = schedules.Geometric()
+    compressed = schedules.Geometric.compressed(30)
+    for epoch in range(30):
+        # epoch e of 30 is official epoch e * 500 / 30, where that is an integer
+        if (epoch * 500) % 30 == 0:
+            assert compressed(epoch) == pytest.approx(official(epoch * 500 // 30), rel=1e-9)
+    betas = [compressed(e) for e in range(30)]
+    assert betas[0] == pytest.approx(0.0105)
+    first_at_cap = next(e for e, b in enumerate(betas) if b == 100.0)
+    # the official run reaches the cap at epoch 188 of 500, i.e. 37.6% of the way
+    assert first_at_cap == math.ceil(30 * 187.77 / 500)
+    assert all(b1 <= b2 for b1, b2 in zip(betas, betas[1:]))
+    assert schedules.Geometric.compressed(500).get_config() == official.get_config()
+
+
+def test_exponential_spans_start_to_end_in_steps_epochs():
+    schedule = schedules.Exponential(steps=30)
+    assert schedule(0) == pytest.approx(0.01)
+    assert schedule(15) == pytest.approx(1.0)
+    assert schedule(30) == pytest.approx(100.0)
+    assert schedule(45) == pytest.approx(100.0)
+    assert schedules.Exponential(start=0.1, end=10.0, steps=2)(1) == pytest.approx(1.0)
+    assert schedules.get(schedules.serialize(schedule)).get_config() == schedule.get_config()
+
+
+def test_fractional_index_interpolates_between_epochs():
+    geometric = schedules.Geometric()
+    assert geometric(2.5) == pytest.approx(0.01 * 1.05 ** 3.5)
+    assert geometric(2) < geometric(2.5) < geometric(3)
