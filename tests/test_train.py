@@ -129,20 +129,32 @@ def test_bad_arguments_name_the_parameter(kwargs, parameter, tiny_local_data):
         train.train(**arguments, limit=40, verbose=0)
 
 
+def _demo(out: Path, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "train_fashion_mnist.py"), "--limit", "512",
+         "--epochs", "2", "--out", str(out), *args],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
 @pytest.mark.slow
-def test_demo_runs_on_a_few_hundred_real_examples(tmp_path):
+def test_demo_runs_on_a_few_hundred_real_examples_and_repeats_exactly(tmp_path):
     if not data.DEBIAN_FASHION_MNIST_DIR.is_dir():
         pytest.skip(f"{data.DEBIAN_FASHION_MNIST_DIR} is absent (apt-get install "
                     "dataset-fashion-mnist)")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "train_fashion_mnist.py"), "--limit", "512",
-         "--epochs", "2", "--out", str(tmp_path)],
-        capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _demo(tmp_path / "first")
     assert "step time AdaSTE / ste_sign" in result.stdout
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert "seed 0, op determinism on: these accuracies repeat" in result.stdout
+    summary = json.loads((tmp_path / "first" / "summary.json").read_text())
     assert summary["adaste"]["test_accuracy"] > 0.3  # 10 classes: chance is 0.1
-    assert (tmp_path / "adaste" / "final.keras").is_file()
+    assert (tmp_path / "first" / "adaste" / "final.keras").is_file()
+    # A second process on the same machine: the same history, bit for bit.
+    _demo(tmp_path / "again", "--estimators", "adaste")
+    first, again = (json.loads((tmp_path / run / "adaste" / "history.json").read_text())
+                    for run in ("first", "again"))
+    assert again["history"] == first["history"]
+    assert again["test_accuracy"] == first["test_accuracy"]
 
 
 @pytest.mark.parametrize("command", [["-m", "adaste_tf.train"], None], ids=["module", "script"])
