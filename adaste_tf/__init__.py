@@ -4,11 +4,11 @@ Importing adaste_tf selects legacy Keras (tf_keras), the Keras that larq runs on
 TensorFlow binds `tf.keras`; see `adaste_tf._keras_setup`.
 
 Example:
-    ```python
-    import adaste_tf
-    import larq as lq
-    layer = lq.layers.QuantDense(10, kernel_quantizer="adaste")
-    ```
+    >>> import adaste_tf  # first: before tensorflow, larq or anything that imports them
+    >>> import larq as lq
+    >>> layer = lq.layers.QuantDense(10, kernel_quantizer="adaste")
+    >>> type(layer.kernel_quantizer).__name__
+    'AdaSTE'
 """
 
 from adaste_tf._keras_setup import select_legacy_keras

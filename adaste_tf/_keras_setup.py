@@ -22,6 +22,12 @@ def select_legacy_keras() -> None:
     Raises:
         ImportError: if the user asked for Keras 3 explicitly, or this process already bound
             `tf.keras` to Keras 3.
+
+    Example:
+        >>> select_legacy_keras()  # `import adaste_tf` did it already; again is harmless
+        >>> import tensorflow as tf
+        >>> tf.keras.layers.Layer.__module__.split(".")[0], os.environ[_VARIABLE]
+        ('tf_keras', '1')
     """
     requested = os.environ.get(_VARIABLE)
     if requested is not None and requested.strip().lower() not in _TRUE:

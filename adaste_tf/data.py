@@ -22,12 +22,12 @@ files). So local files are parsed here, with numpy, rather than handed to tfds. 
 imported only when used: importing it takes seconds.
 
 Example:
-    ```python
-    import adaste_tf
-    from adaste_tf import data
-    train = data.make_dataset("fashion_mnist", "train", batch_size=128, seed=0)
-    test = data.make_dataset("fashion_mnist", "test", batch_size=512)
-    ```
+    >>> import adaste_tf
+    >>> from adaste_tf import data
+    >>> train = data.make_dataset("fashion_mnist", "train", batch_size=128, seed=0)
+    >>> test = data.make_dataset("fashion_mnist", "test", batch_size=512)
+    >>> len(train), len(test)  # batches: 60000 / 128 and 10000 / 512, rounded up
+    (469, 20)
 """
 
 from __future__ import annotations
@@ -323,10 +323,15 @@ def load_splits(name: str, batch_size: int, *, seed: int = 0, limit: int | None 
     `limit` training examples (and at most `limit` test examples).
 
     Example:
-        ```python
-        splits = load_splits("fashion_mnist", 128, limit=1000)
-        model.fit(splits.train, validation_data=splits.validation)
-        ```
+        >>> splits = load_splits("fashion_mnist", 128, limit=1000)
+        >>> splits.input_shape, splits.num_classes, splits.train_size
+        ((28, 28), 10, 900)
+        >>> model = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=splits.input_shape),
+        ...                              tf.keras.layers.Dense(splits.num_classes)])
+        >>> model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> history = model.fit(splits.train, validation_data=splits.validation, verbose=0)
+        >>> sorted(history.history)
+        ['loss', 'val_loss']
     """
     owner = "load_splits"
     validation.choice("name", name, (*DATASETS, *CIFAR_NORMALIZATION), owner=owner)

@@ -1,16 +1,26 @@
 """Deploy a binary network: convert it, check the converted model predicts what Keras predicts,
 and see what actually became binary.
 
-```python
-import adaste_tf
-from adaste_tf import export
-
-flatbuffer = export.convert(model, engine="lce")           # bytes of a .tflite file
-print(export.inspect(flatbuffer))                           # op table and size
-print(export.verify(model, flatbuffer, x_test[:1000]))      # parity with Keras
-small = export.to_int8_weights(flatbuffer)                  # +-1 weights stored in int8
-weights = export.binary_weights(model)                      # "where are my binary weights?"
-```
+Example:
+    >>> import adaste_tf
+    >>> import larq as lq, numpy as np, tensorflow as tf
+    >>> from adaste_tf import export
+    >>> model = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(28, 28)),
+    ...     lq.layers.QuantDense(64, kernel_quantizer="adaste", use_bias=False, name="hidden"),
+    ...     lq.layers.QuantDense(10, kernel_quantizer="adaste", name="logits")])
+    >>> x_test = np.random.default_rng(0).random((100, 28, 28), np.float32)
+    >>> flatbuffer = export.convert(model, engine="lce")       # bytes of a .tflite file
+    >>> print(export.inspect(flatbuffer))                       # op table and size
+    op                count
+    RESHAPE               1
+    FULLY_CONNECTED       2
+    constant tensors: FLOAT32 203,264 B, INT32 8 B
+    file size: ... bytes
+    >>> print(export.verify(model, flatbuffer, x_test))         # parity with Keras
+    tf.lite.Interpreter vs Keras on 100 inputs: max |diff| ..., argmax agrees on 100/100
+    >>> small = export.to_int8_weights(flatbuffer)               # +-1 weights stored in int8
+    >>> sorted(export.binary_weights(model))                     # "where are my binary weights?"
+    ['hidden/kernel', 'logits/kernel']
 
 Two engines: `"lce"` (Larq Compute Engine: convolutions with binary inputs *and* binary weights
 become `LceBconv2d`) and `"tflite"` (the stock TFLite converter: every layer stays float).
@@ -108,8 +118,16 @@ def convert(model: tf.keras.Model, engine: str = "lce", *, int8_weights: bool = 
         ConversionError: a layer cannot be converted, or (strict) did not become binary.
 
     Example:
+        >>> import os, tempfile
+        >>> import larq as lq
+        >>> model = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(28, 28)),
+        ...                              lq.layers.QuantDense(10, kernel_quantizer="adaste")])
         >>> flatbuffer = convert(model, engine="lce")
-        >>> open("model.tflite", "wb").write(flatbuffer)
+        >>> path = os.path.join(tempfile.mkdtemp(), "model.tflite")
+        >>> with open(path, "wb") as file:
+        ...     _ = file.write(flatbuffer)
+        >>> inspect(path).op_counts["FULLY_CONNECTED"]
+        1
     """
     engine = validation.choice("engine", engine, ENGINES, owner="convert")
     int8_weights = validation.boolean("int8_weights", int8_weights, owner="convert")
@@ -410,10 +428,22 @@ def inspect(flatbuffer: bytes | str | os.PathLike) -> FlatbufferSummary:
     `LceQuantize`, ...) are listed by name without loading an interpreter.
 
     Example:
-        >>> summary = inspect(convert(fully_binary_conv_net, engine="lce"))
+        >>> import larq as lq
+        >>> conv_net = tf.keras.Sequential([tf.keras.Input((16, 16, 1)),
+        ...     lq.layers.QuantConv2D(8, 3, kernel_quantizer="adaste", use_bias=False),
+        ...     # binary inputs and binary weights: LCE makes it a binary convolution
+        ...     lq.layers.QuantConv2D(8, 3, input_quantizer="ste_sign", kernel_quantizer="adaste",
+        ...                           use_bias=False)])
+        >>> summary = inspect(convert(conv_net, engine="lce"))
         >>> summary.op_counts["LceBconv2d"], summary.binary_ops
         (1, 1)
         >>> print(summary)  # the op table, constant bytes by type, file size
+        op                count
+        CONV_2D               1
+        LceQuantize           1
+        LceBconv2d            1  <- binary
+        constant tensors: INT32 288 B, FLOAT32 352 B
+        file size: ... bytes
     """
     data = _read_flatbuffer(flatbuffer, "inspect")
     model = schema.Model.GetRootAs(data, 0)
@@ -477,9 +507,13 @@ def to_int8_weights(flatbuffer: bytes | str | os.PathLike) -> bytes:
     activations at run time (hybrid kernels), so predictions change.
 
     Example:
-        >>> small = to_int8_weights(convert(model, engine="tflite"))
-        >>> len(small) < len(flatbuffer) / 3.5
-        True
+        >>> import larq as lq
+        >>> model = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(28, 28)),
+        ...     lq.layers.QuantDense(64, kernel_quantizer="adaste", use_bias=False)])
+        >>> flatbuffer = convert(model, engine="tflite")
+        >>> small = to_int8_weights(flatbuffer)
+        >>> len(small) < len(flatbuffer) / 3.5, inspect(small).op_counts["DEQUANTIZE"]
+        (True, 1)
     """
     data = _read_flatbuffer(flatbuffer, "to_int8_weights")
     model = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
@@ -666,8 +700,12 @@ def verify(model: tf.keras.Model, flatbuffer: bytes | str | os.PathLike, inputs:
         batch_size: Keras and TFLite batch size (LCE's interpreter runs one input at a time).
 
     Example:
-        >>> report = verify(model, convert(model), x_test[:1000])
-        >>> report.argmax_agreement, report.max_abs_diff <= 1e-4
+        >>> import larq as lq
+        >>> model = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(28, 28)),
+        ...                              lq.layers.QuantDense(10, kernel_quantizer="adaste")])
+        >>> x_test = np.random.default_rng(0).random((1000, 28, 28), np.float32)
+        >>> report = verify(model, convert(model), x_test)
+        >>> report.argmax_agreement, report.max_rel_diff < 1e-5
         (1.0, True)
     """
     _check_model(model, "verify")
@@ -753,6 +791,9 @@ class BinaryWeight:
         """`values` again, from `packed`.
 
         Example:
+            >>> import larq as lq
+            >>> model = tf.keras.Sequential([tf.keras.Input((5,)),
+            ...     lq.layers.QuantDense(3, kernel_quantizer="adaste", name="hidden")])
             >>> weight = binary_weights(model)["hidden/kernel"]
             >>> np.array_equal(weight.unpack(), weight.values)
             True
@@ -775,8 +816,11 @@ def binary_weights(model: tf.keras.Model) -> dict[str, BinaryWeight]:
         precision 1, in layer order (a nested model's layers as `"outer/inner/kernel"`).
 
     Example:
-        >>> weights = binary_weights(model)  # Flatten -> QuantDense(64, name="hidden") -> ...
-        >>> w = weights["hidden/kernel"]
+        >>> import larq as lq
+        >>> model = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(28, 28)),
+        ...     lq.layers.QuantDense(64, kernel_quantizer="adaste", name="hidden"),
+        ...     lq.layers.QuantDense(10, kernel_quantizer="ste_sign", name="logits")])
+        >>> w = binary_weights(model)["hidden/kernel"]
         >>> w.values.shape, w.values.dtype, len(w.packed)
         ((784, 64), dtype('int8'), 6272)
     """

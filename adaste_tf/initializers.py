@@ -21,12 +21,13 @@ class RandomSign(tf.keras.initializers.Initializer):
     a Glorot-scale start (`magnitude` ~ 0.05, or Keras's default initializer) trains.
 
     Example:
-        ```python
-        import larq as lq, adaste_tf
-        layer = lq.layers.QuantDense(
-            64, kernel_quantizer="adaste",
-            kernel_initializer=adaste_tf.initializers.RandomSign(magnitude=10.0, seed=1))
-        ```
+        >>> RandomSign(magnitude=10.0, seed=1)((2, 3))  # seeded: the same signs at every call
+        <tf.Tensor: shape=(2, 3), dtype=float32, numpy=
+        array([[ 10., -10.,  10.],
+               [-10., -10., -10.]], dtype=float32)>
+        >>> import larq as lq
+        >>> layer = lq.layers.QuantDense(64, kernel_quantizer="adaste",
+        ...                              kernel_initializer=RandomSign(magnitude=10.0, seed=1))
 
     Args:
         magnitude: |theta| of every weight, finite and > 0.

@@ -7,11 +7,14 @@ last layer is followed, as in the official code, by a BatchNorm without scale or
 softmax unless `output_activation` asks for one (train with
 `SparseCategoricalCrossentropy(from_logits=True)`).
 
-```python
-from adaste_tf import models
-model = models.vgg16(input_shape=(32, 32, 3), num_classes=10)
-small = models.vgg16(input_shape=(32, 32, 1), width=0.25, kernel_quantizer="ste_sign")
-```
+Example:
+    >>> import numpy as np
+    >>> from adaste_tf import models
+    >>> model = models.vgg16(input_shape=(32, 32, 3), num_classes=10)
+    >>> sum(int(np.prod(w.shape)) for w in model.trainable_weights)  # the official count
+    15239872
+    >>> small = models.vgg16(input_shape=(32, 32, 1), width=0.25, kernel_quantizer="ste_sign",
+    ...                      kernel_constraint="weight_clip")
 
 What follows the official code (`models/models.py` of intellhave/AdaSTE): layer order (VGG-16
 pools *before* BatchNorm), bias-free layers (except ResNet-18's final linear layer), BatchNorm
@@ -120,10 +123,11 @@ def mlp(
     `hidden=(2048, 2048, 2048)`.
 
     Example:
-        ```python
-        from adaste_tf import models
-        model = models.mlp((28, 28), 10, hidden=(256, 256), kernel_quantizer="adaste")
-        ```
+        >>> model = mlp((28, 28), 10, hidden=(256, 256), kernel_quantizer="adaste")
+        >>> [layer.name for layer in model.layers if layer.name.startswith("fc")]
+        ['fc1', 'fc2', 'fc3']
+        >>> model.output_shape
+        (None, 10)
 
     Args:
         input_shape: shape of one example, without the batch axis (any rank; it is flattened).
@@ -198,11 +202,9 @@ def vgg16(
     first two with BatchNorm and activation, the last with a BatchNorm on the logits.
 
     Example:
-        ```python
-        from adaste_tf import models
-        model = models.vgg16((32, 32, 1), 10, "ste_sign", width=0.25,
-                             kernel_constraint="weight_clip")
-        ```
+        >>> model = vgg16((32, 32, 1), 10, "ste_sign", width=0.25, kernel_constraint="weight_clip")
+        >>> model.get_layer("conv1").filters, model.output_shape  # 64 channels x 0.25
+        (16, (None, 10))
 
     Args:
         input_shape: (height, width, channels), height and width >= 32 (five 2x2 pools).
@@ -280,10 +282,11 @@ def resnet18(
     `binarize_first_last`.
 
     Example:
-        ```python
-        from adaste_tf import models
-        model = models.resnet18((32, 32, 3), 100, "adaste", binarize_first_last=False)
-        ```
+        >>> model = resnet18((32, 32, 3), 100, "adaste", binarize_first_last=False)
+        >>> model.get_layer("linear").kernel_quantizer is None  # the last layer stays real
+        True
+        >>> model.output_shape
+        (None, 100)
 
     Args:
         input_shape: (height, width, channels).

@@ -23,11 +23,17 @@ class OfficialMomentum(tf.keras.optimizers.Optimizer):
     `variant="official"` to reproduce the official training step.
 
     Example:
-        ```python
-        optimizer = adaste_tf.optimizers.OfficialMomentum(
-            learning_rate=tf.keras.optimizers.schedules.CosineDecay(3e-4, decay_steps=10_000),
-            gradient_scale=(10 * 60_000) ** 2)
-        ```
+        >>> optimizer = OfficialMomentum(learning_rate=0.1, decay=0.0)
+        >>> theta = tf.Variable([1.0, -1.0])
+        >>> _ = optimizer.apply_gradients([(tf.constant([0.5, 0.5]), theta)])
+        >>> theta.numpy()  # first step: m / (1 - mu) = g, so theta - lr * g
+        array([ 0.95, -1.05], dtype=float32)
+
+        As `--recipe official` makes it (Fashion-MNIST, N = 10 x 60000):
+
+        >>> official = OfficialMomentum(
+        ...     learning_rate=tf.keras.optimizers.schedules.CosineDecay(3e-4, decay_steps=10_000),
+        ...     gradient_scale=(10 * 60_000) ** 2)
 
     Args:
         learning_rate: a float or a Keras learning-rate schedule.

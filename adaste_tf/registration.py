@@ -20,9 +20,13 @@ def register(*aliases: str):
     and initializers, so only names that cannot shadow one of those are aliased.
 
     Example:
-        >>> @register("my_alias")
-        ... class Thing:
+        >>> @register("my_block")
+        ... class MyBlock(tf.keras.layers.Layer):  # Keras registers classes with get_config
         ...     pass
+        >>> tf.keras.utils.get_registered_name(MyBlock)
+        'adaste_tf>MyBlock'
+        >>> tf.keras.utils.get_custom_objects()["my_block"] is MyBlock
+        True
     """
 
     def decorator(cls: T) -> T:

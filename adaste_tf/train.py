@@ -31,7 +31,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
@@ -39,6 +39,9 @@ import tensorflow as tf
 from adaste_tf import callbacks as adaste_callbacks
 from adaste_tf import data, initializers, models, optimizers, schedules, validation
 from adaste_tf.quantizers import AdaSTE
+
+if TYPE_CHECKING:  # matplotlib is imported only when a plot is drawn
+    from matplotlib.figure import Figure
 
 __all__ = ["Recipe", "RECIPES", "make_quantizer", "build_model", "train", "main", "cli"]
 
@@ -122,9 +125,13 @@ class StepTimer(tf.keras.callbacks.Callback):
     compilation).
 
     Example:
-        ```python
-        timer = StepTimer(); model.fit(ds, epochs=3, callbacks=[timer]); timer.step_times
-        ```
+        >>> model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(4,))])
+        >>> model.compile("sgd", "mse")
+        >>> timer = StepTimer()
+        >>> _ = model.fit(np.ones((64, 4)), np.ones(64), batch_size=16, epochs=3, verbose=0,
+        ...               callbacks=[timer])
+        >>> len(timer.step_times), timer.steady_step_time() > 0
+        (3, True)
     """
 
     def __init__(self):
@@ -161,10 +168,10 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
     """Train one network with one estimator; return (and with `out`, write) its history.
 
     Example:
-        ```python
-        result = train("mlp", "fashion_mnist", "adaste", epochs=2, limit=1024)
-        result["test_accuracy"]
-        ```
+        >>> result = train("mlp", "fashion_mnist", "adaste", epochs=2, limit=256, hidden=(32,),
+        ...                jit=False, verbose=0)
+        >>> 0 <= result["test_accuracy"] <= 1, len(result["history"]["beta"])
+        (True, 2)
     """
     owner = "train"
     validation.choice("dataset", dataset, DATASETS, owner=owner)
@@ -218,7 +225,7 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
     return result
 
 
-def plot_curves(results: dict[str, dict[str, Any]], path: str | Path):
+def plot_curves(results: dict[str, dict[str, Any]], path: str | Path) -> Figure:
     """Accuracy, loss and beta per epoch, one line per run, to a PNG; returns the figure.
 
     Every point has a marker (a one-epoch run is one point, which a bare line would not show),
