@@ -4,6 +4,7 @@ import configparser
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,10 @@ def test_explicit_keras_3_request_is_a_clear_import_error(value):
     result = _run("import adaste_tf", TF_USE_LEGACY_KERAS=value)
     assert result.returncode != 0
     assert f"TF_USE_LEGACY_KERAS='{value}'" in result.stderr
+
+
+def test_the_test_command_runs_the_docstring_examples():
+    # `make test` and a bare `pytest` read this: the package's examples run with the tests.
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
+    assert "adaste_tf" in config["testpaths"] and "tests" in config["testpaths"]
+    assert "--doctest-modules" in config["addopts"].split()
