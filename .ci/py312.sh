@@ -14,7 +14,7 @@ TESTS=(tests/test_import.py tests/test_quantizers.py)
 find_python312() {
   local candidate
   for candidate in "${PYTHON312:-}" "$(command -v python3.12 || true)" \
-      "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.12*/bin/python3.12; do
+      "$(pyenv root 2>/dev/null || echo "${PYENV_ROOT:-${HOME:-/root}/.pyenv}")"/versions/3.12*/bin/python3.12; do
     # pyenv's shim exists even when no 3.12 is installed, so ask the interpreter itself.
     if [ -n "$candidate" ] && [ -x "$candidate" ] \
         && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' 2>/dev/null; then
