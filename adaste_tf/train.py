@@ -11,9 +11,11 @@ accuracy, step time), `best.keras` (best validation accuracy), `final.keras`, an
 
 Recipes:
 - `fast`: what trained best in a short budget here: Adam with cosine decay from `--lr`
-  (1e-3), Glorot-initialized latent weights, first and last layers binary, AdaSTE with the
-  official beta schedule. larq's estimators get `kernel_constraint="weight_clip"`, as larq
-  recommends for them.
+  (1e-3), Glorot-initialized latent weights, first and last layers binary, AdaSTE's default
+  (bounded) rule, and beta annealed over `--epochs` as the official schedule anneals over 500
+  epochs (`schedules.Geometric.compressed`): from 0.01 to 1/alpha at 38% of the run, then held
+  there, in the binary regime. larq's estimators get `kernel_constraint="weight_clip"`, as
+  larq recommends for them.
 - `official`: the official code's hyperparameters as far as Keras allows: batch 128,
   `OfficialMomentum` (momentum 0.9 with bias correction, gradient x N^2 with N = 10 x the
   training-set size, decay 1 x theta), learning rate 3e-4 cosine to 0, latent weights +-10 with
@@ -37,7 +39,7 @@ import numpy as np
 import tensorflow as tf
 
 from adaste_tf import callbacks as adaste_callbacks
-from adaste_tf import data, initializers, models, optimizers, schedules, validation
+from adaste_tf import data, initializers, models, optimizers, plots, schedules, validation
 from adaste_tf.quantizers import AdaSTE
 
 if TYPE_CHECKING:  # matplotlib is imported only when a plot is drawn
@@ -61,21 +63,35 @@ class Recipe:
     name: str
     batch_size: int
     lr: float
-    optimizer: str  # "adam" or "official"
+    optimizer: str  # "adam", "sgd" (momentum 0.9) or "official"
     latent_magnitude: float | None  # None: Keras's Glorot; else RandomSign(magnitude)
     binarize_first_last: bool
     variant: str
-    beta_rate: float
+    # None: beta x 1.05 per epoch, as officially; N: the official N-epoch path compressed into
+    # the run's epochs (schedules.Geometric.compressed).
+    beta_path_epochs: int | None
+
+    def beta_schedule(self, epochs: int) -> schedules.Geometric:
+        """The beta schedule of a run of `epochs` epochs.
+
+        Example:
+            >>> RECIPES["fast"].beta_schedule(50).time_scale
+            10.0
+        """
+        if self.beta_path_epochs is None:
+            return schedules.Geometric(rate=schedules.OFFICIAL_RATE)
+        return schedules.Geometric.compressed(epochs, reference_epochs=self.beta_path_epochs)
 
 
 RECIPES = {
-    "fast": Recipe("fast", 128, 1e-3, "adam", None, True, "paper", 1.05),
-    "official": Recipe("official", 128, 3e-4, "official", 10.0, True, "official", 1.05),
+    "fast": Recipe("fast", 128, 1e-3, "adam", None, True, "bounded", schedules.OFFICIAL_EPOCHS),
+    "official": Recipe("official", 128, 3e-4, "official", 10.0, True, "official", None),
 }
 
 
 def make_quantizer(estimator: str, *, alpha: float = 0.01, beta: float = 0.01,
-                   max_scale: float | None = None, variant: str = "paper"):
+                   max_scale: float | None = None, variant: str = "bounded",
+                   metrics: list[str] | None = None, flip_reach: float | None = None):
     """The kernel quantizer for an estimator name (an `AdaSTE` for "adaste", else larq's).
 
     Example:
@@ -84,26 +100,42 @@ def make_quantizer(estimator: str, *, alpha: float = 0.01, beta: float = 0.01,
     """
     validation.choice("estimator", estimator, models.ESTIMATORS)
     if estimator == "adaste":
-        return AdaSTE(alpha=alpha, beta=beta, max_scale=max_scale, variant=variant)
+        extra = {} if flip_reach is None else {"flip_reach": flip_reach}
+        return AdaSTE(alpha=alpha, beta=beta, max_scale=max_scale, variant=variant,
+                      metrics=metrics, **extra)
     return estimator
 
 
 def build_model(model: str, estimator: str, input_shape, num_classes: int, recipe: Recipe, *,
                 seed: int = 0, max_scale: float | None = None, width: float = 1.0,
-                hidden=(512, 512)) -> tf.keras.Model:
+                hidden=(512, 512), binary_activations: bool = False,
+                diagnostics: bool = False, flip_reach: float | None = None) -> tf.keras.Model:
     """The `model` network with `estimator` kernels, set up as `recipe` says (not compiled).
+
+    With `binary_activations`, the inputs of the binary layers are binarized by the same
+    estimator (and the hidden activation is the sign itself, not a ReLU before it). With
+    `diagnostics`, AdaSTE quantizers log their diagnostics and flip ratio; `flip_reach` (None:
+    the quantizer's default) is the bounded rule's perturbation bound.
 
     Example:
         >>> net = build_model("mlp", "adaste", (28, 28), 10, RECIPES["fast"], hidden=(64,))
     """
     validation.choice("model", model, MODELS)
-    quantizer = make_quantizer(estimator, max_scale=max_scale, variant=recipe.variant)
+
+    def quantizer():
+        return make_quantizer(estimator, max_scale=max_scale, variant=recipe.variant,
+                              metrics=["flip_ratio", "diagnostics"] if diagnostics else None,
+                              flip_reach=flip_reach)
+
     kwargs: dict[str, Any] = {
-        "kernel_quantizer": quantizer,
+        "kernel_quantizer": quantizer(),
         "binarize_first_last": recipe.binarize_first_last,
         # larq recommends clipping latent weights for its estimators; AdaSTE needs none
         "kernel_constraint": None if estimator == "adaste" else "weight_clip",
     }
+    if validation.boolean("binary_activations", binary_activations, owner="build_model"):
+        # a sign after a ReLU would only ever see +1: the sign is the activation
+        kwargs.update(input_quantizer=quantizer(), activation=None)
     if recipe.latent_magnitude is not None:
         kwargs["kernel_initializer"] = initializers.RandomSign(recipe.latent_magnitude, seed=seed)
     if model == "mlp":
@@ -116,6 +148,8 @@ def _optimizer(recipe: Recipe, lr: float, total_steps: int, train_size: int):
     schedule = tf.keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(total_steps, 1))
     if recipe.optimizer == "adam":
         return tf.keras.optimizers.Adam(schedule)
+    if recipe.optimizer == "sgd":
+        return tf.keras.optimizers.SGD(schedule, momentum=0.9)
     return optimizers.OfficialMomentum(schedule, momentum=0.9,
                                        gradient_scale=float(10 * train_size) ** 2, decay=1.0)
 
@@ -164,8 +198,13 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
           jit: bool = True, out: str | Path | None = None, limit: int | None = None,
           max_scale: float | None = None, width: float = 1.0, hidden=(512, 512),
           verbose: int = 1, data_dir: str | None = None,
-          eager: bool = False) -> dict[str, Any]:
+          eager: bool = False, binary_activations: bool = False, diagnostics: bool = False,
+          schedule: schedules.BetaSchedule | None = None,
+          flip_reach: float | None = None) -> dict[str, Any]:
     """Train one network with one estimator; return (and with `out`, write) its history.
+
+    `schedule` replaces the recipe's beta schedule (as for a fixed-beta run); see `build_model`
+    for `binary_activations`, `diagnostics` and `flip_reach`.
 
     Example:
         >>> result = train("mlp", "fashion_mnist", "adaste", epochs=2, limit=256, hidden=(32,),
@@ -188,7 +227,9 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
     splits = data.load_splits(dataset, batch_size, seed=seed, limit=limit, data_dir=data_dir,
                               conv=model_name != "mlp")
     model = build_model(model_name, estimator, splits.input_shape, splits.num_classes,
-                        the_recipe, seed=seed, max_scale=max_scale, width=width, hidden=hidden)
+                        the_recipe, seed=seed, max_scale=max_scale, width=width, hidden=hidden,
+                        binary_activations=binary_activations, diagnostics=diagnostics,
+                        flip_reach=flip_reach)
     total_steps = epochs * math.ceil(splits.train_size / batch_size)
     model.compile(_optimizer(the_recipe, lr, total_steps, splits.train_size),
                   tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -198,7 +239,7 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
     fit_callbacks: list[tf.keras.callbacks.Callback] = [timer]
     if estimator == "adaste":
         fit_callbacks.insert(0, adaste_callbacks.RelaxationScheduler(
-            schedules.Geometric(rate=the_recipe.beta_rate)))
+            the_recipe.beta_schedule(epochs) if schedule is None else schedule))
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -206,12 +247,15 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
             str(out_dir / "best.keras"), monitor="val_accuracy", save_best_only=True))
     history = model.fit(splits.train, validation_data=splits.validation, epochs=epochs,
                         callbacks=fit_callbacks, verbose=verbose)
-    test_loss, test_accuracy = model.evaluate(splits.test, verbose=0)
+    evaluation = model.evaluate(splits.test, verbose=0, return_dict=True)
+    test_loss, test_accuracy = evaluation["loss"], evaluation["accuracy"]
     result = {
         "model": model_name, "dataset": dataset, "estimator": estimator,
         "recipe": dataclasses.asdict(the_recipe),
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "jit": jit,
         "limit": limit, "max_scale": max_scale, "eager": eager,
+        "binary_activations": binary_activations,
+        "schedule": None if schedule is None else schedules.serialize(schedule),
         "history": {k: [float(v) for v in vs] for k, vs in history.history.items()},
         "test_loss": float(test_loss), "test_accuracy": float(test_accuracy),
         "step_time_s": timer.steady_step_time(), "epoch_step_times_s": timer.step_times,
@@ -243,14 +287,11 @@ def plot_curves(results: dict[str, dict[str, Any]], path: str | Path) -> Figure:
         >>> figure.get_suptitle(), os.path.getsize(path) > 0
         ('mlp, adaste, fashion_mnist', True)
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
     with_beta = any("beta" in result["history"] for result in results.values())
-    fig, axes = plt.subplots(1, 3 if with_beta else 2, figsize=(15 if with_beta else 10, 4))
+    fig, axes = plots.figure(_run_title(results), ncols=3 if with_beta else 2,
+                             size=(15 if with_beta else 10, 4))
     acc_ax, loss_ax = axes[0], axes[1]
     for label, result in results.items():
         h = result["history"]
@@ -268,10 +309,9 @@ def plot_curves(results: dict[str, dict[str, Any]], path: str | Path) -> Figure:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_xlim(0.5, max(len(r["history"]["loss"]) for r in results.values()) + 0.5)
     acc_ax.legend()
-    fig.suptitle(_run_title(results))
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    if with_beta:
+        axes[2].set_yscale("log")  # beta grows geometrically
+    plots.save(fig, path)
     return fig
 
 
@@ -303,6 +343,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--width", type=float, default=1.0, help="channel multiplier (conv)")
     parser.add_argument("--max-scale", type=float, default=None, help="AdaSTE's inward cap")
     parser.add_argument("--data-dir", default=None, help="directory of local IDX files")
+    parser.add_argument("--binary-activations", action="store_true",
+                        help="binarize the binary layers' inputs with the same estimator")
+    parser.add_argument("--diagnostics", action="store_true",
+                        help="log AdaSTE's diagnostics and flip ratio per quantizer")
     parser.add_argument("--eager", action="store_true",
                         help="run the train step eagerly (debugging; overrides --jit)")
     return parser
@@ -314,7 +358,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = train(args.model, args.dataset, args.estimator, epochs=args.epochs,
                    recipe=args.recipe, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                    jit=args.jit, out=args.out, limit=args.limit, max_scale=args.max_scale,
-                   width=args.width, data_dir=args.data_dir, eager=args.eager)
+                   width=args.width, data_dir=args.data_dir, eager=args.eager,
+                   binary_activations=args.binary_activations, diagnostics=args.diagnostics)
     print(f"test accuracy {result['test_accuracy']:.4f}, "
           f"step time {1e3 * result['step_time_s']:.2f} ms")
     return result

@@ -1,46 +1,68 @@
-"""AdaSTE against larq's estimators on the same networks, with a per-estimator learning rate.
+"""AdaSTE against larq's estimators on the same networks, over AdaSTE's whole beta path.
 
-    python benchmarks/estimators.py --network mlp --epochs 10 --seeds 0 1 2 \
-        --lrs 3e-4 1e-3 3e-3 --out benchmarks/results/estimators_mlp.json
-    python benchmarks/estimators.py --network vgg --width 0.25 --limit 10000 --epochs 5 \
-        --seeds 0 1 2 --lrs 1e-3 3e-3 --out benchmarks/results/estimators_vgg.json
-    python benchmarks/estimators.py ... --lrs 1e-2 --extend   # one more lr into the same file
+    python benchmarks/estimators.py --network mlp --epochs 30 --seeds 0 1 2 \
+        --out benchmarks/results/path_mlp.json
+    python benchmarks/estimators.py --network mlp --epochs 30 --binary-activations \
+        --estimators adaste adaste:paper ste_sign --out benchmarks/results/path_mlp_binact.json
+    python benchmarks/estimators.py --network vgg --width 0.125 --limit 6000 --epochs 20 \
+        --estimators adaste ste_sign --out benchmarks/results/path_vgg.json
+    python benchmarks/estimators.py ... --lrs 3e-3 --extend   # one more lr into the same file
 
-Networks: (a) the demo MLP (784-512-10) on Fashion-MNIST; (b) VGG-16 narrowed by `--width`, on
-Fashion-MNIST zero-padded to 32x32. Every estimator trains the same network with the `fast`
-recipe (Adam, cosine decay; larq's estimators with `weight_clip`). For each estimator the
-learning rate is chosen on the validation split (mean over seeds of the best validation
-accuracy); the table reports the test accuracy at that learning rate, mean and spread over
-seeds. Writes JSON and a PNG of validation accuracy per epoch (mean, min-max band).
+Networks: (a) the MLP 784-512-512-10 (`--hidden`) on Fashion-MNIST; (b) VGG-16 narrowed by
+`--width`, on Fashion-MNIST zero-padded to 32x32. Every estimator trains the same network with
+the `--recipe` (default `fast`: Adam, cosine decay; larq's estimators with `weight_clip`;
+AdaSTE's beta annealed from 0.01 to 1/alpha over the first 38% of the epochs, as the official
+500-epoch schedule does, then held in the binary regime). `adaste:<variant>` trains AdaSTE with
+another rule (`adaste:paper`, `adaste:official`). With `--binary-activations` the hidden
+activations are binarized by the same estimator too. For each estimator the learning rate is
+chosen on the validation split (mean over seeds of the best validation accuracy); the table
+reports the test accuracy at that learning rate, mean and spread over seeds. Writes JSON and a
+PNG of validation accuracy per epoch (mean, min-max band) with beta on a second axis.
 """
 
 import argparse
+import dataclasses
 import json
 import time
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
 import numpy as np
-from adaste_tf import models, train
+from adaste_tf import models, plots, quantizers, train
+
+
+def estimator_and_recipe(spec: str, recipe: str) -> tuple[str, train.Recipe]:
+    """`"adaste:paper"` -> ("adaste", the recipe with variant "paper")."""
+    estimator, _, variant = spec.partition(":")
+    base = train.RECIPES[recipe]
+    if variant:
+        if estimator != "adaste" or variant not in quantizers.VARIANTS:
+            raise SystemExit(f"--estimators: {spec!r} is not adaste:<one of "
+                             f"{', '.join(quantizers.VARIANTS)}>")
+        base = dataclasses.replace(base, variant=variant)
+    return estimator, base
 
 
 def run(args) -> list[dict]:
     records = []
-    for estimator in args.estimators:
+    for spec in args.estimators:
+        estimator, recipe = estimator_and_recipe(spec, args.recipe)
         for lr in args.lrs:
             for seed in args.seeds:
                 start = time.perf_counter()
                 result = train.train(
                     "mlp" if args.network == "mlp" else "vgg16", "fashion_mnist", estimator,
-                    epochs=args.epochs, lr=lr, seed=seed, limit=args.limit, width=args.width,
-                    hidden=(512,), verbose=0)
+                    recipe=recipe, epochs=args.epochs, lr=lr, seed=seed, limit=args.limit,
+                    width=args.width, hidden=tuple(args.hidden), verbose=0,
+                    binary_activations=args.binary_activations)
                 records.append({
-                    "estimator": estimator, "lr": lr, "seed": seed,
+                    "estimator": spec, "lr": lr, "seed": seed,
                     "val_accuracy": result["history"]["val_accuracy"],
+                    "beta": result["history"].get("beta"),
                     "test_accuracy": result["test_accuracy"],
                     "seconds": time.perf_counter() - start,
                 })
-                print(f"{estimator:<22} lr={lr:g} seed={seed}: test "
+                print(f"{spec:<22} lr={lr:g} seed={seed}: test "
                       f"{result['test_accuracy']:.4f} (best val "
                       f"{max(result['history']['val_accuracy']):.4f})", flush=True)
     return records
@@ -62,35 +84,38 @@ def summarize(records: list[dict]) -> dict[str, dict]:
     return table
 
 
-def plot(records, table, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+def plot(records, table, path, title):
+    fig, ax = plots.figure(title)
+    betas = None
     for estimator, row in table.items():
-        curves = np.array([r["val_accuracy"] for r in records
-                           if r["estimator"] == estimator and r["lr"] == row["lr"]])
+        mine = [r for r in records if r["estimator"] == estimator and r["lr"] == row["lr"]]
+        curves = np.array([r["val_accuracy"] for r in mine])
         epochs = np.arange(1, curves.shape[1] + 1)
         ax.plot(epochs, curves.mean(0), label=f"{estimator} (lr {row['lr']:g})")
         ax.fill_between(epochs, curves.min(0), curves.max(0), alpha=0.2)
+        betas = betas or mine[0].get("beta")
     ax.set(xlabel="epoch", ylabel="validation accuracy")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    ax.legend(fontsize=8, loc="lower right")
+    if betas:
+        beta_ax = ax.twinx()
+        beta_ax.plot(np.arange(1, len(betas) + 1), betas, "k:", label="beta (AdaSTE)")
+        beta_ax.set(yscale="log", ylabel="beta (dotted)")
+    plots.save(fig, path)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--network", choices=("mlp", "vgg"), default="mlp")
-    parser.add_argument("--estimators", nargs="+", default=list(models.ESTIMATORS))
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--estimators", nargs="+", default=list(models.ESTIMATORS),
+                        help="larq estimator names, adaste, or adaste:<variant>")
+    parser.add_argument("--recipe", choices=tuple(train.RECIPES), default="fast")
+    parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--lrs", type=float, nargs="+", default=[3e-4, 1e-3, 3e-3])
-    parser.add_argument("--width", type=float, default=0.25)
+    parser.add_argument("--lrs", type=float, nargs="+", default=[1e-3])
+    parser.add_argument("--hidden", type=int, nargs="+", default=[512, 512])
+    parser.add_argument("--binary-activations", action="store_true")
+    parser.add_argument("--width", type=float, default=0.125)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", default="benchmarks/results/estimators.json")
     parser.add_argument("--extend", action="store_true",
@@ -113,7 +138,12 @@ def main():
     arguments = (arguments if isinstance(arguments, list) else [arguments]) + [vars(args)]
     out.write_text(json.dumps({"args": arguments, "wall_seconds": wall, "table": table,
                                "records": records}, indent=2))
-    plot(records, table, out.with_suffix(".png"))
+    network = (f"MLP 784-{'-'.join(map(str, args.hidden))}-10" if args.network == "mlp"
+               else f"VGG-16 x{args.width:g}")
+    activations = ", binary activations" if args.binary_activations else ""
+    plot(records, table, out.with_suffix(".png"),
+         f"{network}{activations}, Fashion-MNIST{f' ({args.limit} examples)' if args.limit else ''}"
+         f"\n{args.recipe} recipe, {args.epochs} epochs, seeds {args.seeds}")
 
 
 if __name__ == "__main__":

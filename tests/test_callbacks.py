@@ -237,3 +237,63 @@ def test_tensorboard_receives_beta(tmp_path):
                 if value.tag == "epoch_beta":
                     values.append(float(tf.make_ndarray(value.tensor)))
     np.testing.assert_allclose(values, [_official(0.01, 0), _official(0.01, 1)], rtol=1e-6)
+
+
+class _LazyBlock(tf.keras.layers.Layer):
+    """Makes its larq layer in build(): the quantizer exists only once the model is built."""
+
+    def build(self, input_shape):
+        self.inner = lq.layers.QuantDense(3, kernel_quantizer=AdaSTE(beta=0.02))
+        super().build(input_shape)
+
+    def call(self, x):
+        return self.inner(x)
+
+
+class _LazyModel(tf.keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.block = _LazyBlock()
+
+    def call(self, x):
+        return self.block(x)
+
+
+def test_quantizers_made_in_build_are_found_and_scheduled():
+    model = _LazyModel()
+    model.compile(tf.keras.optimizers.Adam(0.01),
+                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert find_adaste_quantizers(model) == []  # not built yet
+    history = model.fit(*_data(), batch_size=BATCH, epochs=3, verbose=0,
+                        callbacks=[RelaxationScheduler()])
+    np.testing.assert_allclose(history.history["beta"], [_official(0.02, e) for e in range(3)],
+                               rtol=1e-6)
+    (quantizer,) = find_adaste_quantizers(model)
+    assert quantizer.beta == pytest.approx(_official(0.02, 2), rel=1e-6)
+
+
+def test_scheduler_driven_by_hand_in_a_custom_loop():
+    model = _model()  # compiled, but trained by a GradientTape loop, not fit
+    uncompiled = tf.keras.Sequential([tf.keras.layers.InputLayer((8,)),
+                                      lq.layers.QuantDense(3, kernel_quantizer="adaste")])
+    for m in (model, uncompiled):
+        scheduler = RelaxationScheduler(update_freq="batch")
+        scheduler.set_model(m)
+        scheduler.on_epoch_begin(0)
+        scheduler.on_train_batch_begin(0)  # no params, no optimizer: epoch 0 start
+        assert find_adaste_quantizers(m)[0].beta == pytest.approx(_official(0.01, 0))
+    scheduler = RelaxationScheduler(schedules.Linear(start=0.0, end=1.0, steps=4))
+    scheduler.set_model(model)
+    optimizer = tf.keras.optimizers.Adam(0.01)
+    x, y = _data()
+    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    seen = []
+    for epoch in range(2):
+        for step in range(2):
+            seen.append(scheduler.apply(epoch + step / 2))
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_weights)
+            optimizer.apply_gradients(zip(grads, model.trainable_weights))
+    assert [set(b.values()) for b in seen] == [{0.0}, {0.125}, {0.25}, {0.375}]
+    assert {q.beta for q in find_adaste_quantizers(model)} == {0.375}
