@@ -209,7 +209,8 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         if self.model is None:
             raise ValueError("RelaxationScheduler.apply: a model must be set first: call "
                              "set_model(model).")
-        self._refresh()
+        if not self._quantizers:  # a model built since set_model; per step, no search
+            self._refresh()
         self._require_quantizers()
         self._trained_index = self._pending_index = float(index)
         return self._assign(index)

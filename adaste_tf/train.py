@@ -21,7 +21,7 @@ Recipes:
   training-set size, decay 1 x theta), learning rate 3e-4 cosine to 0, latent weights +-10 with
   random sign, every layer binary, AdaSTE `variant="official"` and beta x 1.05 per epoch. It
   differs from the official code in three ways that Keras fixes: the gradient is taken at
-  sign(theta), not at the relaxed weights (ADASTE.md, difference 5); the ResNet's final bias
+  sign(theta), not at the relaxed weights (docs/method.md, section 6, difference 5); the ResNet's final bias
   stays real; the default epoch count is the command's `--epochs`, not 500-700.
 """
 
@@ -347,6 +347,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="binarize the binary layers' inputs with the same estimator")
     parser.add_argument("--diagnostics", action="store_true",
                         help="log AdaSTE's diagnostics and flip ratio per quantizer")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                        help="Keras's fit verbosity (2: one line per epoch, for logs)")
     parser.add_argument("--eager", action="store_true",
                         help="run the train step eagerly (debugging; overrides --jit)")
     return parser
@@ -359,7 +361,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    recipe=args.recipe, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                    jit=args.jit, out=args.out, limit=args.limit, max_scale=args.max_scale,
                    width=args.width, data_dir=args.data_dir, eager=args.eager,
-                   binary_activations=args.binary_activations, diagnostics=args.diagnostics)
+                   binary_activations=args.binary_activations, diagnostics=args.diagnostics,
+                   verbose=args.verbose)
     print(f"test accuracy {result['test_accuracy']:.4f}, "
           f"step time {1e3 * result['step_time_s']:.2f} ms")
     return result

@@ -67,7 +67,8 @@ def run_one(args, estimator: str, variant: str | None, beta: float | None, seed:
 
 
 def plot(records: list[dict], path: Path, title: str) -> None:
-    fig, ax = plots.figure(title)
+    """Test accuracy (ste_sign's +-1 point shaded) and the near-zero fraction against beta."""
+    fig, (ax, near_ax) = plots.figure(title, ncols=2, size=(12, 4.5))
     ste = [r["test_accuracy"] for r in records if r["estimator"] == "ste_sign"]
     if ste:
         ax.axhline(np.mean(ste), color="k", ls="--", label="ste_sign + weight_clip")
@@ -75,11 +76,26 @@ def plot(records: list[dict], path: Path, title: str) -> None:
     for variant in dict.fromkeys(r["variant"] for r in records if r["variant"]):
         mine = [r for r in records if r["variant"] == variant]
         betas = sorted({r["beta"] for r in mine})
-        means = [np.mean([r["test_accuracy"] for r in mine if r["beta"] == b]) for b in betas]
-        ax.plot(betas, means, "o-", label=f"AdaSTE {variant}")
+
+        def mean(key, beta):
+            return np.mean([key(r) for r in mine if r["beta"] == beta])
+
+        ax.plot(betas, [mean(lambda r: r["test_accuracy"], b) for b in betas], "o-",
+                label=f"AdaSTE {variant}")
+        near_ax.plot(betas, [mean(lambda r: r["diagnostics"].get("near_zero", np.nan), b)
+                             for b in betas], "o-", label=f"AdaSTE {variant}")
     ax.set(xscale="log", xlabel="beta (held fixed)", ylabel="test accuracy")
+    near_ax.set(xscale="log", xlabel="beta (held fixed)",
+                ylabel="latent weights with |theta| < 1e-3, last epoch")
     ax.legend(fontsize=8)
     plots.save(fig, path)
+
+
+def title(args) -> str:
+    return (f"MLP 784-512-512-10, Fashion-MNIST{f' ({args.limit} examples)' if args.limit else ''}"
+            f", {getattr(args, 'recipe', 'fast')} recipe"
+            f"{f' with {args.optimizer}' if args.optimizer else ''}, lr "
+            f"{args.lr:g}, {args.epochs} epochs, beta fixed, seeds {args.seeds}")
 
 
 def main():
@@ -100,7 +116,14 @@ def main():
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--no-ste", action="store_true", help="skip the ste_sign reference")
     parser.add_argument("--out", default="benchmarks/results/beta_sweep.json")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw the PNG from the JSON in --out")
     args = parser.parse_args()
+    if args.replot:
+        saved = json.loads(Path(args.out).read_text())
+        plot(saved["records"], Path(args.out).with_suffix(".png"),
+             title(argparse.Namespace(**saved["args"])))
+        return
     start = time.perf_counter()
     records = []
     for seed in args.seeds:
@@ -126,10 +149,7 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"args": vars(args), "wall_seconds": wall, "table": table,
                                "records": records}, indent=2))
-    plot(records, out.with_suffix(".png"),
-         f"MLP 784-512-512-10, Fashion-MNIST{f' ({args.limit} examples)' if args.limit else ''}, "
-         f"{args.recipe} recipe{f' with {args.optimizer}' if args.optimizer else ''}, lr "
-         f"{args.lr:g}\n{args.epochs} epochs, beta fixed, seeds {args.seeds}")
+    plot(records, out.with_suffix(".png"), title(args))
 
 
 if __name__ == "__main__":

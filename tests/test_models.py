@@ -180,7 +180,7 @@ def test_quantizer_instance_is_copied_per_layer():
     model = _tiny("mlp", kernel_quantizer=AdaSTE(beta=0.02, variant="official"))
     quantizers = find_adaste_quantizers(model)
     assert len(quantizers) == 3 and len({id(q) for q in quantizers}) == 3
-    assert {q.beta for q in quantizers} == {0.02}
+    assert {q.initial_beta for q in quantizers} == {0.02}
     assert {q.variant for q in quantizers} == {"official"}
     assert len({q.name for q in quantizers}) == 3  # distinct names for the scheduler's logs
     adaste_tf.RelaxationScheduler().set_model(model)

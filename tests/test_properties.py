@@ -9,7 +9,7 @@ dL/dtheta = scale * dy
   the low-precision dtypes as slack);
 - is odd under (theta, dy) -> (-theta, -dy) for theta != 0 (sign(0) = +1 breaks it at 0): exactly
   for the paper rule; the official rule breaks it only in its linear-zone inward case, whose
-  numerator 2 beta (1 + alpha) - theta is not symmetric (ADASTE.md, difference 3).
+  numerator 2 beta (1 + alpha) - theta is not symmetric (docs/method.md, section 6, difference 3).
 
 Conditions are computed as the code computes them: theta and dy rounded to the dtype, then
 compared in float32, with k = 1 - alpha * beta in float32 arithmetic. TensorFlow flushes float32
@@ -217,7 +217,7 @@ def test_gradient_is_odd_under_negation(dtype_name, variant):
 
 
 def test_official_asymmetry_is_where_the_docs_say():
-    """The one documented asymmetry of the official rule (ADASTE.md, difference 3)."""
+    """The one documented asymmetry of the official rule (docs/method.md, section 6, difference 3)."""
     theta, dy = np.array([0.1, -0.1], np.float32), np.array([1.0, -1.0], np.float32)
     grad = _gradient(theta, dy, "float32", 0.01, 0.2, 10.0, "official")
     assert grad[0] != -grad[1]
