@@ -25,9 +25,10 @@ __all__ = ["AdaSTE", "adaste_sign", "CONFIG_VERSION", "DEFAULT_MAX_SCALE", "VARI
 # official code's rule.
 VARIANTS = ("bounded", "paper", "official")
 
-# Cap on the inward scale of the "bounded" and "paper" variants, chosen by measurement (README,
-# "Benchmarks"). Above 1, inward steps outgrow outward ones near theta = 0 and the latent weights
-# drift into flipping.
+# Cap on the inward scale of the "bounded" and "paper" variants, chosen by measurement for the
+# paper's rule (README, "Choosing max_scale"): above 1, inward steps outgrow outward ones near
+# theta = 0 and the latent weights drift into flipping. The bounded rule applies it only to the
+# steps within flip reach.
 DEFAULT_MAX_SCALE = 1.0
 
 # What `metrics=` accepts: larq's flip ratio, and the backward's diagnostics (DIAGNOSTICS).
