@@ -175,6 +175,17 @@ def test_int8_weights_make_the_mlp_4x_smaller(zoo, engine):
     assert summary.constant_bytes.get("FLOAT32", 0) < 2000  # biases and scales only
 
 
+@pytest.mark.parametrize("name, engine", [("mlp", "tflite"), ("conv_binary", "lce")])
+def test_int8_weights_start_every_buffer_on_16_bytes(zoo, name, engine):
+    # As TFLite's own writer does: kernels read float and bitpacked int32 weights in place.
+    small = export.to_int8_weights(zoo.flatbuffer(name, engine))
+    start = np.frombuffer(small, np.uint8).__array_interface__["data"][0]
+    flat = schema.Model.GetRootAs(small, 0)
+    offsets = [flat.Buffers(i).DataAsNumpy().__array_interface__["data"][0] - start
+               for i in range(flat.BuffersLength()) if flat.Buffers(i).DataLength()]
+    assert offsets and [offset % 16 for offset in offsets] == [0] * len(offsets)
+
+
 def test_convert_int8_weights_flag(zoo):
     model = zoo.model("mlp")
     small = export.convert(model, "tflite", int8_weights=True)
