@@ -18,7 +18,8 @@ select_legacy_keras()
 from importlib import metadata as _metadata  # noqa: E402
 
 from adaste_tf import (  # noqa: E402
-    callbacks, data, export, initializers, models, ops, optimizers, quantizers, schedules)
+    callbacks, data, export, initializers, models, ops, optimizers, quantizers, resume,
+    schedules)
 from adaste_tf.callbacks import RelaxationScheduler  # noqa: E402
 from adaste_tf.quantizers import AdaSTE  # noqa: E402
 from adaste_tf import _larq_warnings  # noqa: E402
@@ -41,6 +42,7 @@ __all__ = [
     "ops",
     "optimizers",
     "quantizers",
+    "resume",
     "schedules",
     "__version__",
 ]

@@ -31,6 +31,7 @@ import pytest
 import tensorflow as tf
 
 from adaste_tf import data, export, quantizers, schedules
+from adaste_tf.resume import StartStep, epoch_ordered_dataset
 from adaste_tf.callbacks import RelaxationScheduler
 from adaste_tf.quantizers import AdaSTE
 
@@ -322,6 +323,19 @@ CATALOGUE = [
          "model.build((None, 4)))", _convert_built_subclassed_model, export.ConversionError,
          r"was built with build\(\) but never called on data.*Fix: call it once on a batch "
          r"first, e\.g\. `model\(tf\.zeros\(\(1, 4\)\)\)`"),
+    # --- adaste_tf.resume ---
+    Case("resume-batch-larger-than-data", "epoch_ordered_dataset(x[:10], y[:10], 32, seed=0, "
+         "start_step=start)",
+         lambda c: epoch_ordered_dataset(np.zeros((10, 2)), np.zeros(10), 32, 0, StartStep()),
+         ValueError, r"epoch_ordered_dataset: `batch_size` must be at most len\(x\) = 10 .*got "
+         r"32"),
+    Case("resume-lengths-differ", "epoch_ordered_dataset(x, y[:-1], 4, seed=0, start_step=start)",
+         lambda c: epoch_ordered_dataset(np.zeros((8, 2)), np.zeros(7), 4, 0, StartStep()),
+         ValueError, r"`x` and `y` must have the same length, got 8 and 7"),
+    Case("resume-start-step-int", "epoch_ordered_dataset(x, y, 4, seed=0, start_step=0)",
+         lambda c: epoch_ordered_dataset(np.zeros((8, 2)), np.zeros(8), 4, 0, 0), TypeError,
+         r"`start_step` must be the StartStep callback given to fit \(or its `step` "
+         r"variable\), got int"),
 ]
 
 

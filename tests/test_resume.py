@@ -12,8 +12,9 @@ That holds only if the data order does not depend on the interruption:
 - Keras's own shuffling of numpy data (`shuffle=True`, the default) draws a new permutation per
   epoch from a random stream that starts again in the resumed process, so the resumed epochs
   see other orders (the test measures how far that ends from the uninterrupted run);
-- `epoch_ordered_dataset` below orders epoch e by a stateless shuffle keyed by (seed, e) and
-  starts at the optimizer's step counter as restored (passed on by the `StartStep` callback):
+- `adaste_tf.resume.epoch_ordered_dataset` orders epoch e by a stateless shuffle keyed by
+  (seed, e) and starts at the optimizer's step counter as restored (passed on by the
+  `adaste_tf.resume.StartStep` callback):
   exact, even for `BackupAndRestore(save_freq=<batches>)` restoring in the middle of an epoch,
   where Keras itself restarts numpy data at the epoch's first batch.
 
@@ -37,6 +38,7 @@ import tensorflow as tf
 
 from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
 from adaste_tf.quantizers import AdaSTE
+from adaste_tf.resume import StartStep, epoch_ordered_dataset
 
 N, FEATURES, CLASSES, BATCH = 96, 12, 3, 16
 STEPS = N // BATCH  # 6 steps per epoch
@@ -45,61 +47,6 @@ SEED = 7
 DATA_MODES = ("no-shuffle", "keras-shuffle", "epoch-ordered")
 RESUME_METHODS = ("backup", "keras-file", "tf-weights")
 SUBPROCESS_TIMEOUT_S = 300
-
-
-# --- the recipe for a resumable data order (what docs/reliability.md shows users) ---------------
-
-class StartStep(tf.keras.callbacks.Callback):
-    """Holds the global step at which `fit` starts, for `epoch_ordered_dataset` to start there.
-
-    Set when training begins from the optimizer's step counter, which BackupAndRestore (list
-    this callback after it: it restores in its own `on_train_begin`), `.keras` files and TF
-    checkpoints restore. A variable of its own, because the pipeline must not read the
-    optimizer's counter directly: the first train step increments that counter concurrently
-    with the pipeline's first read (the increment does not wait for the data), so the read sees
-    the step or the step after, depending on timing.
-    """
-
-    def __init__(self):
-        super().__init__()
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="start_step")
-
-    def on_train_begin(self, logs=None):
-        self.step.assign(self.model.optimizer.iterations)
-
-
-def epoch_ordered_dataset(x, y, batch_size: int, seed: int,
-                          start_step: tf.Variable) -> tf.data.Dataset:
-    """Batches in an order that depends only on (seed, epoch), starting at `start_step`.
-
-    Epoch e is a stateless permutation keyed by `(seed, e)` (the last partial batch dropped);
-    the pipeline reads `start_step` (a `StartStep` callback's `step`) when `fit` starts its
-    iterator, and starts at that global step. Pass `steps_per_epoch=len(x) // batch_size`.
-
-    Example:
-        ```python
-        start = StartStep()
-        ds = epoch_ordered_dataset(x, y, 128, seed=0, start_step=start.step)
-        model.fit(ds, epochs=10, steps_per_epoch=len(x) // 128, callbacks=[backup, start])
-        ```
-    """
-    n = len(x)
-    steps = n // batch_size
-    x, y = tf.constant(x), tf.constant(y)
-
-    def epoch_batches(epoch):
-        order = tf.random.experimental.stateless_shuffle(
-            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.cast(seed, tf.int64), epoch]))
-        return tf.data.Dataset.from_tensor_slices(
-            tf.reshape(order[:steps * batch_size], (steps, batch_size)))
-
-    def from_start(_):
-        step = tf.convert_to_tensor(start_step)  # read when the iterator starts producing
-        return (tf.data.Dataset.range(step // steps, tf.int64.max)
-                .flat_map(epoch_batches).skip(step % steps))
-
-    return (tf.data.Dataset.from_tensors(0).flat_map(from_start)
-            .map(lambda index: (tf.gather(x, index), tf.gather(y, index))))
 
 
 # --- what the subprocess runs ----------------------------------------------------------------
@@ -156,7 +103,7 @@ def _fit(model, mode, callbacks, initial_epoch=0):
     callbacks = [RelaxationScheduler(), *callbacks]
     if mode == "epoch-ordered":
         start = StartStep()  # last: after BackupAndRestore has restored the step counter
-        dataset = epoch_ordered_dataset(x, y, BATCH, SEED, start.step)
+        dataset = epoch_ordered_dataset(x, y, BATCH, SEED, start)
         return model.fit(dataset, epochs=EPOCHS, steps_per_epoch=STEPS, verbose=0,
                          callbacks=[*callbacks, start], initial_epoch=initial_epoch)
     return model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=mode == "keras-shuffle",
@@ -340,6 +287,25 @@ def test_epoch_ordered_dataset_orders_by_epoch_and_starts_at_the_step():
     assert first_batches(9) == from_start  # no hidden state between iterators
     counter.assign(4)  # as after a restore at epoch 1, batch 1
     assert first_batches(5) == from_start[4:]
+
+
+def test_start_step_takes_the_step_that_fit_starts_from():
+    x, y = _data()
+    model = _model()
+    first = StartStep()
+    model.fit(epoch_ordered_dataset(x, y, BATCH, SEED, first), epochs=1, steps_per_epoch=2,
+              verbose=0, callbacks=[first])
+    again = StartStep()  # a second fit continues from the optimizer's counter: step 2
+    model.fit(epoch_ordered_dataset(x, y, BATCH, SEED, again), epochs=1, steps_per_epoch=1,
+              verbose=0, callbacks=[again])
+    assert (int(first.step), int(again.step), int(model.optimizer.iterations)) == (0, 2, 3)
+
+
+def test_start_step_is_a_registered_keras_object():
+    assert tf.keras.utils.get_registered_name(StartStep) == "adaste_tf>StartStep"
+    clone = tf.keras.utils.deserialize_keras_object(
+        tf.keras.utils.serialize_keras_object(StartStep()))
+    assert isinstance(clone, StartStep) and clone.get_config() == {}
 
 
 if __name__ == "__main__":
