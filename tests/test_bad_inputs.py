@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import json
 import math
 import re
 import struct
@@ -32,6 +31,7 @@ import tensorflow as tf
 
 from adaste_tf import data, export, quantizers, schedules
 from adaste_tf.resume import StartStep, epoch_ordered_dataset
+from conftest import PyFunctionLayer, SubclassedNet, tiny_model as _model
 from adaste_tf.callbacks import RelaxationScheduler
 from adaste_tf.quantizers import AdaSTE
 
@@ -58,11 +58,6 @@ class Case:
 
 # --- helpers the cases use -------------------------------------------------------------------
 
-def _model(quantizer="adaste") -> tf.keras.Model:
-    return tf.keras.Sequential([tf.keras.layers.InputLayer((4,)),
-                                lq.layers.QuantDense(2, kernel_quantizer=quantizer)])
-
-
 def _fit_with(schedule) -> None:
     """Three epochs with a RelaxationScheduler driven by `schedule`."""
     model = _model()
@@ -72,7 +67,7 @@ def _fit_with(schedule) -> None:
 
 
 def _fit_without_adaste(_: Context) -> None:
-    model = _model("ste_sign")
+    model = _model(quantizer="ste_sign")
     model.compile("sgd", "mse")
     model.fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0, callbacks=[RelaxationScheduler()])
 
@@ -109,29 +104,11 @@ def _offline(ctx: Context, download_error: Exception | None = None) -> None:
     ctx.monkeypatch.setattr(data, "_load_tfds", download)
 
 
-class PythonSideLayer(tf.keras.layers.Layer):
-    """A layer TFLite cannot express: its work happens in Python."""
-
-    def call(self, inputs):
-        outputs = tf.py_function(lambda t: t * 2.0, [inputs], tf.float32)
-        outputs.set_shape(inputs.shape)
-        return outputs
-
-
 def _convert_python_side_layer(_: Context) -> None:
     model = tf.keras.Sequential([tf.keras.layers.InputLayer((4,)),
                                  lq.layers.QuantDense(4, kernel_quantizer="adaste"),
-                                 PythonSideLayer(name="python_side")])
+                                 PyFunctionLayer(name="python_side")])
     export.convert(model, engine="tflite")
-
-
-class SubclassedNet(tf.keras.Model):
-    def __init__(self):
-        super().__init__(name="subclassed")
-        self.hidden = lq.layers.QuantDense(2, kernel_quantizer="adaste")
-
-    def call(self, inputs):
-        return self.hidden(inputs)
 
 
 def _convert_built_subclassed_model(_: Context) -> None:
@@ -275,7 +252,8 @@ CATALOGUE = [
          lambda c: data.read_idx(c.tmp / "missing.gz"), FileNotFoundError,
          r"IDX file not found: .*missing\.gz"),
     Case("idx-directory", "data.read_idx(<dir>)", lambda c: data.read_idx(c.tmp),
-         IsADirectoryError, r"read_idx: `path` must be an IDX file .* got the directory"),
+         IsADirectoryError, r"read_idx: `path` must be an IDX file .* got the directory .*"
+         r"use load_arrays\(name, split, data_dir="),
     Case("idx-truncated", "data.read_idx(a file cut short)",
          lambda c: data.read_idx(_idx(c.tmp, "cut.gz", cut=100)), ValueError,
          r"cut\.gz: wrong size: header says shape \(3, 28, 28\), so 2368 bytes"),
@@ -321,7 +299,8 @@ CATALOGUE = [
          r"cannot be converted: layer\(s\) 'python_side' \(unsupported op\(s\): EagerPyFunc\)"),
     Case("export-built-subclassed-model", "export.convert(subclassed model after "
          "model.build((None, 4)))", _convert_built_subclassed_model, export.ConversionError,
-         r"was built with build\(\) but never called on data.*Fix: call it once on a batch "
+         r"model 'subclassed' \(SubclassedNet\) was built with build\(\) but never called on "
+         r"data.*Fix: call it once on a batch "
          r"first, e\.g\. `model\(tf\.zeros\(\(1, 4\)\)\)`"),
     # --- adaste_tf.resume ---
     Case("resume-batch-larger-than-data", "epoch_ordered_dataset(x[:10], y[:10], 32, seed=0, "

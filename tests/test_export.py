@@ -12,6 +12,8 @@ from larq_compute_engine.tflite.python.interpreter import Interpreter
 from tensorflow.lite.python import schema_py_generated as schema
 
 from adaste_tf import export
+from adaste_tf.quantizers import AdaSTE
+from conftest import PyFunctionLayer, SubclassedNet, tiny_model
 
 ROOT = Path(__file__).resolve().parents[1]
 N_PARITY = 1000
@@ -124,7 +126,9 @@ def test_op_inventory(zoo, name, engine):
         assert summary.constant_bytes["FLOAT32"] < 32 * 3 * 3 * 16 * 4
     else:
         assert counts["CONV_2D"] == 2 and summary.binary_ops == 0
-    assert "LceBconv2d" in summary.table() if summary.binary_ops else True
+    # The table marks exactly the binary ops: one line, in the one model and engine that has one.
+    marked = [line.split()[0] for line in summary.table().splitlines() if "<- binary" in line]
+    assert marked == (["LceBconv2d"] if (name, engine) == ("conv_binary", "lce") else [])
 
 
 def test_inspect_accepts_a_path(zoo, tmp_path):
@@ -146,6 +150,19 @@ def test_float_parity(zoo, name, engine):
     assert report.argmax_agreement == 1.0, report
     assert report.max_abs_diff <= 1e-4, report
     assert report.ok()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_verify_detects_a_file_of_another_model(zoo, engine):
+    # The same architecture, other weights (untrained): verify must report the mismatch.
+    model = zoo.model("mlp")
+    tf.keras.utils.set_random_seed(99)
+    other = build("mlp")
+    report = export.verify(other, zoo.flatbuffer("mlp", engine), images(model, 200),
+                           interpreter=engine)
+    assert not report.ok(), report
+    assert report.argmax_mismatches > 0 and report.max_abs_diff > 0.1, report
+    assert f"argmax agrees on {200 - report.argmax_mismatches}/200" in str(report)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -255,15 +272,6 @@ def test_binary_weights_of_a_loaded_model(tmp_path):
 # --- errors ----------------------------------------------------------------------------------
 
 
-class PyFunctionLayer(tf.keras.layers.Layer):
-    """A layer TFLite cannot express: its work happens in Python."""
-
-    def call(self, inputs):
-        outputs = tf.py_function(lambda t: t * 2.0, [inputs], tf.float32)
-        outputs.set_shape(inputs.shape)
-        return outputs
-
-
 @pytest.mark.parametrize("engine", ENGINES)
 def test_unconvertible_layer_is_named(engine):
     model = tf.keras.Sequential([
@@ -279,19 +287,6 @@ def test_unconvertible_layer_is_named(engine):
     assert "EagerPyFunc" in str(caught.value)
 
 
-def _conv_with_adaste_inputs() -> tf.keras.Model:
-    # "second" and "third" have the same shape: only "second" must be reported.
-    return tf.keras.Sequential([
-        tf.keras.layers.InputLayer((8, 8, 1)),
-        lq.layers.QuantConv2D(4, 3, padding="same", **_binary_kwargs(False), name="first"),
-        lq.layers.QuantConv2D(
-            4, 3, padding="same", input_quantizer=adaste_input_quantizer(), pad_values=1.0,
-            kernel_quantizer="adaste", kernel_constraint=None, use_bias=False, name="second"),
-        lq.layers.QuantConv2D(4, 3, padding="same", pad_values=1.0, **_binary_kwargs(True),
-                              name="third"),
-    ])
-
-
 class ArithmeticSign(lq.quantizers.Quantizer):
     """A 1-bit quantizer whose sign LCE does not recognize (arithmetic, not larq's pattern)."""
 
@@ -301,13 +296,20 @@ class ArithmeticSign(lq.quantizers.Quantizer):
         return 2.0 * tf.cast(x >= 0, x.dtype) - 1.0
 
 
-def adaste_input_quantizer():
-    return ArithmeticSign()
+def _conv_with_arithmetic_sign_inputs() -> tf.keras.Model:
+    # "second" and "third" have the same shape: only "second" must be reported.
+    return tf.keras.Sequential([
+        tf.keras.layers.InputLayer((8, 8, 1)),
+        lq.layers.QuantConv2D(4, 3, padding="same", **_binary_kwargs(False), name="first"),
+        lq.layers.QuantConv2D(
+            4, 3, padding="same", input_quantizer=ArithmeticSign(), pad_values=1.0,
+            kernel_quantizer="adaste", kernel_constraint=None, use_bias=False, name="second"),
+        lq.layers.QuantConv2D(4, 3, padding="same", pad_values=1.0, **_binary_kwargs(True),
+                              name="third"),
+    ])
 
 
 def test_adaste_as_input_quantizer_becomes_a_binary_convolution():
-    from adaste_tf.quantizers import AdaSTE
-
     model = tf.keras.Sequential([
         tf.keras.layers.InputLayer((8, 8, 1)),
         lq.layers.QuantConv2D(4, 3, padding="same", **_binary_kwargs(False), name="first"),
@@ -320,9 +322,8 @@ def test_adaste_as_input_quantizer_becomes_a_binary_convolution():
 
 def test_lce_fallback_to_float_conv_is_an_error():
     # Binary inputs and weights, but LCE does not recognize this quantizer's sign as an
-    # activation quantizer: the conv stays float. That silent fallback is an error naming the
-    # layer...
-    model = _conv_with_adaste_inputs()
+    # activation quantizer: the conv stays float. That fallback is an error naming the layer...
+    model = _conv_with_arithmetic_sign_inputs()
     with pytest.raises(export.ConversionError, match="'second'") as caught:
         export.convert(model, "lce")
     assert caught.value.layers == ("second",)
@@ -335,30 +336,18 @@ def test_lce_fallback_to_float_conv_is_an_error():
     assert export.inspect(flatbuffer).op_counts["LceBconv2d"] == 1  # "third"
 
 
-class SubclassedNet(tf.keras.Model):
-    def __init__(self):
-        super().__init__(name="subclassed")
-        self.hidden = lq.layers.QuantDense(4, kernel_quantizer="adaste", use_bias=False)
-
-    def call(self, inputs):
-        return self.hidden(inputs)
-
-
-def test_subclassed_model_built_with_build_gets_the_fix():
+def test_subclassed_model_built_with_build_converts_after_the_fix():
+    # The error message itself is checked by the bad-input catalogue (test_bad_inputs.py).
     model = SubclassedNet()
     model.build((None, 8))  # weights, but no input signature for the SavedModel
-    with pytest.raises(export.ConversionError,
-                       match=r"model 'subclassed' \(SubclassedNet\) was built with build\(\) but "
-                             r"never called on data.*Fix: call it once on a batch first, e\.g\. "
-                             r"`model\(tf\.zeros\(\(1, 8\)\)\)`"):
+    with pytest.raises(export.ConversionError, match=r"`model\(tf\.zeros\(\(1, 8\)\)\)`"):
         export.convert(model, "tflite")
     model(tf.zeros((1, 8)))  # the fix the message gives
     assert export.inspect(export.convert(model, "tflite")).op_counts["FULLY_CONNECTED"] == 1
 
 
+# More bad inputs, with their full messages, are in test_bad_inputs.py's catalogue.
 @pytest.mark.parametrize("call, error, match", [
-    (lambda m: export.convert(m, "onnx"), ValueError, r"`engine` must be one of 'lce', 'tflite'"),
-    (lambda m: export.convert("model.keras"), TypeError, r"`model` must be a tf.keras.Model"),
     (lambda m: export.convert(m, int8_weights=1), TypeError, r"`int8_weights` must be True"),
     (lambda m: export.inspect(b"not a flatbuffer"), ValueError, r"`flatbuffer` must be"),
     (lambda m: export.verify(m, export.convert(m, "tflite"), np.zeros((4, 28, 28))),
@@ -367,8 +356,7 @@ def test_subclassed_model_built_with_build_gets_the_fix():
                              interpreter="tf"), ValueError, r"`interpreter` must be one of"),
 ])
 def test_argument_errors(call, error, match):
-    model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste",
-                                                      input_shape=(8,))])
+    model = tiny_model(features=8)
     with pytest.raises(error, match=match):
         call(model)
 

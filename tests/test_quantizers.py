@@ -189,18 +189,16 @@ def test_quantized_kernels_reported_as_one_bit():
     assert "576" in row  # 36 * 16 one-bit weights in the 1-bit column
 
 
+# Zero, negative and string alpha, negative and NaN beta, infinite max_scale, a misspelt
+# variant, a non-bool sync_replicas, a negative flip_reach and bad metrics are cases of the
+# bad-input catalogue (test_bad_inputs.py); the ones below are not there.
 @pytest.mark.parametrize("kwargs,parameter", [
-    ({"alpha": 0.0}, "alpha"), ({"alpha": -1.0}, "alpha"), ({"alpha": float("nan")}, "alpha"),
-    ({"alpha": float("inf")}, "alpha"), ({"alpha": "0.1"}, "alpha"), ({"alpha": True}, "alpha"),
-    ({"beta": -0.1}, "beta"), ({"beta": float("nan")}, "beta"), ({"beta": float("inf")}, "beta"),
-    ({"beta": None}, "beta"),
+    ({"alpha": float("nan")}, "alpha"), ({"alpha": float("inf")}, "alpha"),
+    ({"alpha": True}, "alpha"),
+    ({"beta": float("inf")}, "beta"), ({"beta": None}, "beta"),
     ({"max_scale": 0.0}, "max_scale"), ({"max_scale": -2.0}, "max_scale"),
-    ({"max_scale": float("inf")}, "max_scale"),
-    ({"variant": "Paper"}, "variant"), ({"variant": 1}, "variant"),
-    ({"sync_replicas": "yes"}, "sync_replicas"),
-    ({"flip_reach": -1e-3}, "flip_reach"), ({"flip_reach": float("nan")}, "flip_reach"),
-    # a lone string would be read letter by letter; an unknown name would be ignored
-    ({"metrics": "flip_ratio"}, "metrics"), ({"metrics": ["flip_rate"]}, "metrics"),
+    ({"variant": 1}, "variant"),
+    ({"flip_reach": float("nan")}, "flip_reach"),
 ])
 def test_bad_arguments_name_the_parameter(kwargs, parameter):
     with pytest.raises((ValueError, TypeError), match=f"`{parameter}`"):
