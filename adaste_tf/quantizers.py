@@ -26,7 +26,7 @@ __all__ = ["AdaSTE", "adaste_sign", "CONFIG_VERSION", "DEFAULT_MAX_SCALE", "VARI
 VARIANTS = ("bounded", "paper", "official")
 
 # Cap on the inward scale of the "bounded" and "paper" variants, chosen by measurement for the
-# paper's rule (README, "Choosing max_scale"): above 1, inward steps outgrow outward ones near
+# paper's rule (README, "The quantizer"): above 1, inward steps outgrow outward ones near
 # theta = 0 and the latent weights drift into flipping. The bounded rule applies it only to the
 # steps within flip reach.
 DEFAULT_MAX_SCALE = 1.0
