@@ -178,8 +178,10 @@ def bounded_scale(
     and gets the paper's inward scale there (capped at `max_scale`). Every other step is the
     non-flipping finite difference of the relaxation without its box, the slope `1/(1+beta)`,
     except outward steps beyond `|theta| >= 1`, which get 0 (latent weights stay in [-1, 1]).
-    Normalizing `dy` by its RMS makes the rule independent of the loss scale (mixed-precision
-    loss scaling, summing over replicas, the batch size).
+    The result is divided by that slope, `1/(1+beta)`: a step that does not flip has scale 1 at
+    every beta, and a flip scale is `(1+beta)` times the paper's. Normalizing `dy` by its RMS
+    makes the rule independent of the loss scale (mixed-precision loss scaling, summing over
+    replicas, the batch size).
 
     Args:
         theta: latent weights.
@@ -196,7 +198,7 @@ def bounded_scale(
         >>> theta = tf.constant([1e-4, 0.5, 0.5, 2.0])
         >>> dy = tf.constant([1.0, 1.0, -1.0, -1.0])
         >>> bounded_scale(theta, dy, alpha=0.01, beta=1.0, max_scale=1.0).numpy()
-        array([1. , 0.5, 0.5, 0. ], dtype=float32)
+        array([2., 1., 1., 0.], dtype=float32)
     """
     theta = tf.convert_to_tensor(theta)
     t, g, alpha, beta, reach_bound = _in_compute_dtype(theta, dy, alpha, beta, flip_reach)
@@ -205,8 +207,11 @@ def bounded_scale(
     rms = tf.sqrt(tf.reduce_mean(tf.square(g)))
     # |dy| / rms * tau >= a, written without dividing by rms (rms = 0 means dy = 0 everywhere).
     reach = inward & (tf.abs(g) * reach_bound >= a * rms)
-    slope = tf.where(inward | (a < 1.0), 1.0 / (1.0 + beta), 0.0)
-    flip = paper_scale(t, g, alpha, beta, max_scale)
+    # In units of the relaxation's slope 1/(1+beta): the size of a non-flipping step does not
+    # fall with beta, which optimizers do not fully undo (Adam's epsilon and its lagging second
+    # moment, SGD not at all; README, "Benchmarks").
+    slope = tf.where(inward | (a < 1.0), 1.0, 0.0)
+    flip = (1.0 + beta) * paper_scale(t, g, alpha, beta, max_scale)
     return tf.cast(tf.where(reach, flip, slope), theta.dtype)
 
 

@@ -206,9 +206,10 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
 
     - `variant="bounded"` (default): the paper's adaptive scale for the steps that a bounded
       perturbation can carry across zero (\\(|\theta| \le \tau |dy| / \mathrm{rms}(dy)\\),
-      \\(\tau\\) = `flip_reach`), the relaxation's slope \\(1/(1+\beta)\\) for every other step,
-      0 for outward steps beyond \\(|\theta| \ge 1\\) (`adaste_tf.ops.bounded_scale`). It trains
-      at every beta from 0.01 to \\(1/\alpha\\) (README, "Benchmarks").
+      \\(\tau\\) = `flip_reach`), the relaxation's slope for every other step, 0 for outward
+      steps beyond \\(|\theta| \ge 1\\); all in units of that slope \\(1/(1+\beta)\\), so a
+      step that does not flip has scale 1 at every beta (`adaste_tf.ops.bounded_scale`). It
+      trains at every beta from 0.01 to \\(1/\alpha\\) (README, "Benchmarks").
     - `variant="paper"`: the paper's adaptive scale for every weight (`ops.paper_scale`). With
       an adaptive optimizer it stops learning once beta is about 0.3 and above: inward steps
       outweigh outward ones and the latent weights collapse to zero (`docs/method.md`).

@@ -116,6 +116,9 @@ def main():
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--no-ste", action="store_true", help="skip the ste_sign reference")
     parser.add_argument("--out", default="benchmarks/results/beta_sweep.json")
+    parser.add_argument("--replace", action="store_true",
+                        help="keep the records in --out, replacing those of the estimators and "
+                             "variants run now (a rerun after a change of one rule)")
     parser.add_argument("--replot", action="store_true",
                         help="only redraw the PNG from the JSON in --out")
     args = parser.parse_args()
@@ -135,11 +138,17 @@ def main():
                 for beta in args.betas:
                     records.append(run_one(args, "adaste", variant, beta, seed, flip_reach))
     wall = time.perf_counter() - start
+    if args.replace and Path(args.out).exists():
+        rerun = {(r["estimator"], r["variant"]) for r in records}
+        kept = [r for r in json.loads(Path(args.out).read_text())["records"]
+                if (r["estimator"], r["variant"]) not in rerun]
+        records = kept + records
     table = {}
     for variant in dict.fromkeys(r["variant"] for r in records if r["variant"]):
+        betas = dict.fromkeys(r["beta"] for r in records if r["variant"] == variant)
         table[variant] = {str(b): float(np.mean([r["test_accuracy"] for r in records
                                                  if r["variant"] == variant and r["beta"] == b]))
-                          for b in args.betas}
+                          for b in betas}
     ste = [r["test_accuracy"] for r in records if r["estimator"] == "ste_sign"]
     if ste:
         table["ste_sign"] = float(np.mean(ste))

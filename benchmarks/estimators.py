@@ -119,13 +119,15 @@ def main():
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", default="benchmarks/results/estimators.json")
     parser.add_argument("--extend", action="store_true",
-                        help="add these runs to the records already in --out (e.g. one more lr)")
+                        help="add these runs to the records already in --out (e.g. one more lr); "
+                             "an estimator run again replaces its earlier records")
     args = parser.parse_args()
     out = Path(args.out)
     previous = json.loads(out.read_text()) if args.extend else {"records": [],
                                                                   "wall_seconds": 0.0}
     start = time.perf_counter()
-    records = previous["records"] + run(args)
+    records = [r for r in previous["records"] if r["estimator"] not in args.estimators]
+    records += run(args)
     table = summarize(records)
     wall = previous["wall_seconds"] + time.perf_counter() - start
     print(f"\n{'estimator':<22} {'lr':>7} {'test accuracy (mean +- std, min-max)':>40}")

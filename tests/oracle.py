@@ -65,10 +65,11 @@ def bounded_scale_one(theta: float, dy: float, alpha: float, beta: float, max_sc
     inward = dy != 0 and np.sign(dy) == theta_sign
     # a flip is within reach when the perturbation bound times the RMS-normalized gradient
     # reaches |theta|
+    # in units of the relaxation's slope 1/(1+beta)
     if inward and rms > 0 and abs(dy) / rms * flip_reach >= abs(theta):
-        return paper_scale_one(theta, dy, alpha, beta, max_scale)
+        return (1.0 + beta) * paper_scale_one(theta, dy, alpha, beta, max_scale)
     if inward or abs(theta) < 1.0:
-        return 1.0 / (1.0 + beta)
+        return 1.0
     return 0.0
 
 

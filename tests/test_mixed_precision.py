@@ -112,7 +112,7 @@ def _boundary_case(low_dtype, alpha=0.01):
 
 def test_beta_between_low_precision_values_selects_the_float32_regime(policy):
     beta, theta_value = _boundary_case(LOW[policy])
-    q = AdaSTE(alpha=0.01, beta=beta)
+    q = AdaSTE(alpha=0.01, beta=beta, variant="paper")  # the rule with a linear zone
     theta = tf.Variable([theta_value, -theta_value])
     with tf.GradientTape() as tape:
         out = q(theta)  # the quantizer layer casts theta to the low dtype, exactly

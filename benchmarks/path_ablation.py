@@ -1,0 +1,91 @@
+"""Why AdaSTE trails ste_sign over the whole path: the default rule changed one part at a time.
+
+    python benchmarks/path_ablation.py --modes tau0_unnormalized tau0 \
+        --out benchmarks/results/path_ablation.json
+    python benchmarks/path_ablation.py --modes tau0 --binary-activations \
+        --out benchmarks/results/path_ablation_binact.json
+    python benchmarks/path_ablation.py --network vgg --modes unnormalized default \
+        --out benchmarks/results/path_ablation_vgg.json
+    python benchmarks/path_ablation.py --network vgg --modes unnormalized --adam-epsilon 1e-12 \
+        --extend --out benchmarks/results/path_ablation_vgg.json
+
+The set-up of `benchmarks/estimators.py` (the `fast` recipe, beta over the compressed official
+path), AdaSTE only, one seed. Modes:
+- `default`: the default bounded rule;
+- `tau0`: `flip_reach=0`, no adaptive flip case;
+- `unnormalized`: the default rule's scale divided by `1 + beta`, i.e. in latent units, where a
+  non-flipping step has the relaxation's slope `1/(1+beta)` (the rule before it was normalized);
+- `tau0_unnormalized`: both.
+`--adam-epsilon` replaces Adam's epsilon (1e-7).
+
+`unnormalized` is not an option of the quantizer; this experiment replaces the compiled scale
+function of the "bounded" variant in this process only.
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import adaste_tf  # noqa: F401  (selects legacy Keras first)
+import tensorflow as tf
+from adaste_tf import ops, quantizers, train
+
+MODES = ("default", "tau0", "unnormalized", "tau0_unnormalized")
+_OPTIMIZER = train._optimizer
+
+
+def use_mode(mode: str, adam_epsilon: float | None) -> None:
+    """Set this process's AdaSTE "bounded" backward (and Adam's epsilon) for `mode`."""
+    def scale(theta, dy, alpha, beta, max_scale, flip_reach):
+        reach = 0.0 if mode.startswith("tau0") else flip_reach
+        s = ops.bounded_scale(theta, dy, alpha, beta, max_scale, reach)
+        if mode.endswith("unnormalized"):
+            s = s / tf.cast(1.0 + beta, s.dtype)
+        return s
+
+    def optimizer(recipe, lr, total_steps, train_size):
+        adam = _OPTIMIZER(recipe, lr, total_steps, train_size)
+        if adam_epsilon is None:
+            return adam
+        return tf.keras.optimizers.Adam(adam.learning_rate, epsilon=adam_epsilon)
+
+    quantizers._COMPILED_SCALES["bounded"] = tf.function(scale, jit_compile=True,
+                                                         reduce_retracing=True)
+    train._optimizer = optimizer
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--network", choices=("mlp", "vgg"), default="mlp")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--epochs", type=int, default=None, help="default: 30 (mlp), 20 (vgg)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--binary-activations", action="store_true")
+    parser.add_argument("--adam-epsilon", type=float, default=None)
+    parser.add_argument("--extend", action="store_true", help="add to the records in --out")
+    parser.add_argument("--out", default="benchmarks/results/path_ablation.json")
+    args = parser.parse_args()
+    vgg = args.network == "vgg"
+    epochs = args.epochs or (20 if vgg else 30)
+    out = Path(args.out)
+    records = json.loads(out.read_text())["records"] if args.extend else []
+    start = time.perf_counter()
+    for mode in args.modes:
+        use_mode(mode, args.adam_epsilon)
+        result = train.train("vgg16" if vgg else "mlp", "fashion_mnist", "adaste", epochs=epochs,
+                             seed=args.seed, verbose=0, hidden=(512, 512), width=0.125,
+                             limit=6000 if vgg else None,
+                             binary_activations=args.binary_activations)
+        records.append({"mode": mode, "adam_epsilon": args.adam_epsilon,
+                        "test_accuracy": result["test_accuracy"],
+                        "val_accuracy": result["history"]["val_accuracy"]})
+        print(f"{mode:<18} adam epsilon {args.adam_epsilon}: test "
+              f"{result['test_accuracy']:.4f}", flush=True)
+    out.write_text(json.dumps({"args": vars(args), "wall_seconds": time.perf_counter() - start,
+                               "records": records}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
