@@ -18,7 +18,7 @@ select_legacy_keras()
 from importlib import metadata as _metadata  # noqa: E402
 
 from adaste_tf import (  # noqa: E402
-    callbacks, data, export, initializers, models, ops, optimizers, quantizers, resume,
+    callbacks, data, export, initializers, ops, optimizers, quantizers, resume,
     schedules)
 from adaste_tf.callbacks import RelaxationScheduler  # noqa: E402
 from adaste_tf.quantizers import AdaSTE  # noqa: E402
@@ -38,7 +38,6 @@ __all__ = [
     "data",
     "export",
     "initializers",
-    "models",
     "ops",
     "optimizers",
     "quantizers",

@@ -8,7 +8,7 @@
     python benchmarks/beta_sweep.py --variants bounded --flip-reach 0 1e-4 1e-3 3e-3 \
         --out benchmarks/results/flip_reach.json
 
-The binary-weight MLP 784-512-512-10 (`adaste_tf.models.mlp`) on Fashion-MNIST, trained for
+The binary-weight MLP 784-512-512-10 (`adaste_tf.zoo.models.mlp`) on Fashion-MNIST, trained for
 `--epochs` epochs with beta held at each value of `--betas` (`schedules.Constant`), for each
 AdaSTE variant in `--variants` (and each `--flip-reach` of the bounded one) and once for larq's
 `ste_sign` with `weight_clip` (which has no beta). The optimizer is the `--recipe`'s with its
@@ -27,7 +27,8 @@ from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
 import numpy as np
-from adaste_tf import plots, quantizers, schedules, train
+from adaste_tf import quantizers, schedules
+from adaste_tf.zoo import plots, train
 
 DIAGNOSTICS_KEPT = ("near_zero", "inward_scale", "outward_scale", "linear_inward",
                     "saturated_inward", "flip_ratio")

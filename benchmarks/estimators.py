@@ -28,7 +28,8 @@ from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
 import numpy as np
-from adaste_tf import models, plots, quantizers, train
+from adaste_tf import quantizers
+from adaste_tf.zoo import models, plots, train
 
 
 def estimator_and_recipe(spec: str, recipe: str) -> tuple[str, train.Recipe]:

@@ -14,7 +14,8 @@ import json
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
-from adaste_tf import quantizers, schedules, train
+from adaste_tf import quantizers, schedules
+from adaste_tf.zoo import train
 
 
 def main():

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
 import numpy as np
-from adaste_tf import plots, quantizers, schedules, train
+from adaste_tf import quantizers, schedules
+from adaste_tf.zoo import plots, train
 
 
 def main():

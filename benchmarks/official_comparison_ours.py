@@ -7,9 +7,9 @@
     python benchmarks/official_comparison_ours.py throughput --recipe official \
         --steps 120 --chunks 2 --warmup 10
 
-The network is `adaste_tf.models.mlp` with three hidden layers of 2048 units, the shape of the
+The network is `adaste_tf.zoo.models.mlp` with three hidden layers of 2048 units, the shape of the
 official `MLPBinaryConnect` (bias-free layers, BatchNorm without scale or shift, eps 1e-4,
-PyTorch momentum 0.15, a BatchNorm on the logits), trained by `adaste_tf.train.train` on the
+PyTorch momentum 0.15, a BatchNorm on the logits), trained by `adaste_tf.zoo.train.train` on the
 split of `adaste_tf.data.load_splits` (last 10% of the training set for validation). The
 throughput run builds and compiles the model exactly as `train` does and times `model.fit`
 over batches of the same training pipeline, without validation: `--chunks` fits of
@@ -28,7 +28,7 @@ import adaste_tf  # noqa: F401  (selects legacy Keras first)
 import numpy as np
 import tensorflow as tf
 from adaste_tf import callbacks, data, schedules
-from adaste_tf import train as adaste_train
+from adaste_tf.zoo import train as adaste_train
 
 HIDDEN = (2048, 2048, 2048)  # official MLPBinaryConnect(num_units=2048)
 

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
 import tensorflow as tf
-from adaste_tf import ops, quantizers, train
+from adaste_tf import ops, quantizers
+from adaste_tf.zoo import train
 
 MODES = ("default", "tau0", "unnormalized", "tau0_unnormalized")
 _OPTIMIZER = train._optimizer

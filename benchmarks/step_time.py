@@ -3,7 +3,7 @@
     python benchmarks/step_time.py --model mlp --steps 200 --repeats 7 \
         --out benchmarks/results/step_time.json
 
-Both networks are built by `adaste_tf.models` with no kernel constraint, so only the estimator
+Both networks are built by `adaste_tf.zoo.models` with no kernel constraint, so only the estimator
 differs. Rounds alternate between the configurations in one process (so drifts in machine
 load hit all of them alike); the first fit of each configuration (tracing, XLA compilation) is
 not timed. Prints the median step time of each configuration, the ratio AdaSTE / ste_sign,
@@ -18,7 +18,8 @@ from pathlib import Path
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
 import numpy as np
 import tensorflow as tf
-from adaste_tf import callbacks, models
+from adaste_tf import callbacks
+from adaste_tf.zoo import models
 
 ESTIMATORS = ("adaste", "ste_sign")
 

@@ -22,7 +22,8 @@ import time
 import adaste_tf  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 import tensorflow as tf
 
-from adaste_tf import data, models
+from adaste_tf import data
+from adaste_tf.zoo import models
 from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
 from adaste_tf.quantizers import AdaSTE
 

@@ -5,7 +5,7 @@
 
 Fashion-MNIST comes from local files when the network is off (Debian's dataset-fashion-mnist,
 installed by `make demo`) and from tensorflow-datasets otherwise. Both networks are the same
-(`adaste_tf.models.mlp`: 784 -> 512 -> 10, binary weights in every layer, real activations);
+(`adaste_tf.zoo.models.mlp`: 784 -> 512 -> 10, binary weights in every layer, real activations);
 only the estimator differs. Prints test accuracy and time per training step for each, and saves
 the AdaSTE model to `--out`/adaste/final.keras (convert it with examples/convert.py).
 
@@ -22,7 +22,7 @@ from pathlib import Path
 import adaste_tf  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 import larq as lq
 import tensorflow as tf
-from adaste_tf import train
+from adaste_tf.zoo import train
 
 
 def make_deterministic() -> str:

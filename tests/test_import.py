@@ -76,3 +76,19 @@ def test_the_test_command_runs_the_docstring_examples():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert "adaste_tf" in config["testpaths"] and "tests" in config["testpaths"]
     assert "--doctest-modules" in config["addopts"].split()
+
+
+def test_the_add_on_loads_none_of_the_harness():
+    # adaste_tf.zoo (networks, recipes, CLI, plots) builds on the add-on, never the reverse.
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = ("import sys, adaste_tf, larq; "
+            "print(sorted(m for m in sys.modules if m.startswith('adaste_tf.zoo')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip().splitlines()[-1]
+    assert out == "[]", out
+    package = Path(__file__).resolve().parents[1] / "adaste_tf"
+    importers = [p.name for p in package.glob("*.py") if "adaste_tf.zoo" in p.read_text()]
+    assert importers == [], importers

@@ -1,4 +1,4 @@
-"""Tests of adaste_tf.models: the official networks, built with each estimator."""
+"""Tests of adaste_tf.zoo.models: the official networks, built with each estimator."""
 
 import logging
 import re
@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 import adaste_tf
-from adaste_tf import models
+from adaste_tf.zoo import models
 from adaste_tf.callbacks import find_adaste_quantizers
 from adaste_tf.initializers import RandomSign
 from adaste_tf.quantizers import AdaSTE
@@ -234,7 +234,7 @@ def _starved_warnings(caplog, make) -> list[str]:
 @pytest.mark.parametrize("quantizer", ["adaste", "AdaSTE", lambda: AdaSTE(beta=0.1)],
                          ids=["name", "alias", "instance"])
 def test_plain_larq_layers_with_adaste_do_not_warn(caplog, quantizer):
-    # Outside adaste_tf.models too: `import adaste_tf` is enough.
+    # Outside adaste_tf.zoo.models too: `import adaste_tf` is enough.
     get = quantizer if callable(quantizer) else lambda: quantizer
     assert _starved_warnings(caplog, lambda: (
         lq.layers.QuantDense(4, kernel_quantizer=get()),

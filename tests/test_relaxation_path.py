@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from adaste_tf import data, models, schedules
+from adaste_tf import data, schedules
+from adaste_tf.zoo import models
 from adaste_tf.callbacks import RelaxationScheduler
 from adaste_tf.quantizers import AdaSTE
 

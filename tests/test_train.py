@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from adaste_tf import data, models, optimizers, train
+from adaste_tf import data, optimizers
+from adaste_tf.zoo import models, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -167,7 +168,7 @@ def test_demo_runs_on_a_few_hundred_real_examples_and_repeats_exactly(tmp_path):
     assert again["test_accuracy"] == first["test_accuracy"]
 
 
-@pytest.mark.parametrize("command", [["-m", "adaste_tf.train"], None], ids=["module", "script"])
+@pytest.mark.parametrize("command", [["-m", "adaste_tf.zoo.train"], None], ids=["module", "script"])
 def test_command_line_entry_points(command):
     script = Path(sys.executable).parent / "adaste-train"
     argv = [sys.executable, *command] if command else [str(script)]

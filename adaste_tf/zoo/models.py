@@ -9,7 +9,7 @@ softmax unless `output_activation` asks for one (train with
 
 Example:
     >>> import numpy as np
-    >>> from adaste_tf import models
+    >>> from adaste_tf.zoo import models
     >>> model = models.vgg16(input_shape=(32, 32, 3), num_classes=10)
     >>> sum(int(np.prod(w.shape)) for w in model.trainable_weights)  # the official count
     15239872

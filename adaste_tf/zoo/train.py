@@ -1,13 +1,13 @@
-"""Training recipes and the training command line (`python -m adaste_tf.train`).
+"""Training recipes and the training command line (`python -m adaste_tf.zoo.train`).
 
 ```
-python -m adaste_tf.train --model mlp --dataset fashion_mnist --estimator adaste --epochs 10 \
+python -m adaste_tf.zoo.train --model mlp --dataset fashion_mnist --estimator adaste --epochs 10 \
     --recipe fast --out runs/mlp_adaste
 ```
 
 Writes to `--out`: `history.json` (loss, accuracy, validation metrics and beta per epoch, test
 accuracy, step time), `best.keras` (best validation accuracy), `final.keras`, and
-`curves.png`. Every estimator trains the same network (`adaste_tf.models`).
+`curves.png`. Every estimator trains the same network (`adaste_tf.zoo.models`).
 
 Recipes:
 - `fast`: what trained best in a short budget here: Adam with cosine decay from `--lr`
@@ -39,7 +39,8 @@ import numpy as np
 import tensorflow as tf
 
 from adaste_tf import callbacks as adaste_callbacks
-from adaste_tf import data, initializers, models, optimizers, plots, schedules, validation
+from adaste_tf import data, initializers, optimizers, schedules, validation
+from adaste_tf.zoo import models, plots
 from adaste_tf.quantizers import AdaSTE
 
 if TYPE_CHECKING:  # matplotlib is imported only when a plot is drawn
@@ -326,7 +327,7 @@ def _run_title(results: dict[str, dict[str, Any]]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m adaste_tf.train", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m adaste_tf.zoo.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=MODELS, default="mlp")
     parser.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
@@ -355,7 +356,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    """Entry point of `python -m adaste_tf.train` and the `adaste-train` script."""
+    """Entry point of `python -m adaste_tf.zoo.train` and the `adaste-train` script."""
     args = _parser().parse_args(argv)
     result = train(args.model, args.dataset, args.estimator, epochs=args.epochs,
                    recipe=args.recipe, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
