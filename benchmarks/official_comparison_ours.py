@@ -27,7 +27,7 @@ from pathlib import Path
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
 import numpy as np
 import tensorflow as tf
-from adaste_tf import callbacks, data, schedules
+from adaste_tf import callbacks, data
 from adaste_tf.zoo import train as adaste_train
 
 HIDDEN = (2048, 2048, 2048)  # official MLPBinaryConnect(num_units=2048)
@@ -59,7 +59,7 @@ def throughput_run(args):
     model.compile(adaste_train._optimizer(recipe, recipe.lr, total_steps, splits.train_size),
                   tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"], jit_compile=True)
-    relax = [callbacks.RelaxationScheduler(schedules.Geometric(rate=recipe.beta_rate))]
+    relax = [callbacks.RelaxationScheduler(recipe.beta_schedule(10))]  # the 10 epochs above
     train = splits.train.repeat()
     model.fit(train, epochs=1, steps_per_epoch=args.warmup, verbose=0, callbacks=relax)
     chunk = args.steps // args.chunks
