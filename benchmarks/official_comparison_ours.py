@@ -10,7 +10,7 @@
 The network is `adaste_tf.zoo.models.mlp` with three hidden layers of 2048 units, the shape of the
 official `MLPBinaryConnect` (bias-free layers, BatchNorm without scale or shift, eps 1e-4,
 PyTorch momentum 0.15, a BatchNorm on the logits), trained by `adaste_tf.zoo.train.train` on the
-split of `adaste_tf.data.load_splits` (last 10% of the training set for validation). The
+split of `adaste_tf.zoo.data.load_splits` (last 10% of the training set for validation). The
 throughput run builds and compiles the model exactly as `train` does and times `model.fit`
 over batches of the same training pipeline, without validation: `--chunks` fits of
 `--steps / --chunks` steps each; samples/s = batch x steps / their total wall time, and the
@@ -27,7 +27,8 @@ from pathlib import Path
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
 import numpy as np
 import tensorflow as tf
-from adaste_tf import callbacks, data
+from adaste_tf import callbacks
+from adaste_tf.zoo import data as zoo_data
 from adaste_tf.zoo import train as adaste_train
 
 HIDDEN = (2048, 2048, 2048)  # official MLPBinaryConnect(num_units=2048)
@@ -36,7 +37,6 @@ HIDDEN = (2048, 2048, 2048)  # official MLPBinaryConnect(num_units=2048)
 def accuracy_run(args):
     result = adaste_train.train("mlp", "fashion_mnist", "adaste", epochs=args.epochs,
                                 recipe=args.recipe, seed=args.seed, hidden=HIDDEN, verbose=2)
-    result.pop("model_object")
     summary = {
         "recipe": args.recipe, "epochs": args.epochs, "seed": args.seed, "hidden": HIDDEN,
         "val_accuracy": result["history"]["val_accuracy"],
@@ -52,7 +52,7 @@ def accuracy_run(args):
 def throughput_run(args):
     recipe = adaste_train.RECIPES[args.recipe]
     tf.keras.utils.set_random_seed(args.seed)
-    splits = data.load_splits("fashion_mnist", recipe.batch_size, seed=args.seed)
+    splits = zoo_data.load_splits("fashion_mnist", recipe.batch_size, seed=args.seed)
     model = adaste_train.build_model("mlp", "adaste", splits.input_shape, splits.num_classes,
                                      recipe, seed=args.seed, hidden=HIDDEN)
     total_steps = 10 * math.ceil(splits.train_size / recipe.batch_size)

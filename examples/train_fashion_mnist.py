@@ -64,12 +64,13 @@ def main(argv=None):
     results = {}
     for estimator in args.estimators:
         print(f"\n=== {estimator} ===")
+        trained = tf.keras.callbacks.Callback()  # Keras hands every fit callback the model
         results[estimator] = train.train(
             "mlp", "fashion_mnist", estimator, epochs=args.epochs, hidden=(512,),
             batch_size=args.batch_size, seed=args.seed, jit=args.jit, limit=args.limit,
-            out=Path(args.out) / estimator)
+            out=Path(args.out) / estimator, callbacks=[trained])
         if estimator == "adaste":
-            lq.models.summary(results[estimator]["model_object"])
+            lq.models.summary(trained.model)
 
     print("\nestimator        test accuracy   step time (ms)")
     for estimator, result in results.items():

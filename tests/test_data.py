@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from adaste_tf import data
+from adaste_tf.zoo import data as zoo_data
 
 N = 10  # examples in the small synthetic split
 
@@ -165,7 +166,7 @@ def test_load_arrays_data_dir_accepts_str_and_prefers_gz(tmp_path):
 
 @pytest.mark.parametrize("load", [
     lambda d: data.load_arrays("fashion_mnist", "train", data_dir=d),
-    lambda d: data.load_splits("fashion_mnist", 32, data_dir=d),
+    lambda d: zoo_data.load_splits("fashion_mnist", 32, data_dir=d),
 ], ids=["load_arrays", "load_splits"])  # make_dataset: in the catalogue
 def test_data_dir_that_is_a_file_names_its_directory(tmp_path, load):
     write_split(tmp_path, "train")

@@ -228,7 +228,7 @@ def test_keras_records_the_shape_a_subclassed_model_was_built_for():
     assert shape is not None and tuple(tf.TensorShape(shape).as_list()) == (None, 8), (
         f"Keras no longer records build()'s input shape as `_build_input_shape` (got "
         f"{shape!r}); export.convert's error for a subclassed model then shows `x[:1]` "
-        f"instead of the exact `tf.zeros(...)` call (adaste_tf._conversion._zeros_batch).")
+        f"instead of the exact `tf.zeros(...)` call (adaste_tf.export._zeros_batch).")
     assert model.save_spec() is None, (
         "a model built with build() now has a save spec: export.convert's check for a "
-        "missing input signature (adaste_tf._conversion.missing_signature) no longer applies.")
+        "missing input signature (adaste_tf.export._check_signature) no longer applies.")

@@ -11,7 +11,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from adaste_tf import data, optimizers
-from adaste_tf.zoo import models, train
+from adaste_tf.zoo import data as zoo_data
+from adaste_tf.zoo import models, plots, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +42,7 @@ def striped_local_data(monkeypatch):
     monkeypatch.setattr(data, "load_arrays", fake)
 
 
-@pytest.mark.parametrize("dataset", train.DATASETS)
+@pytest.mark.parametrize("dataset", zoo_data.DATASETS)
 @pytest.mark.parametrize("model", train.MODELS)
 @pytest.mark.parametrize("estimator", models.ESTIMATORS)
 def test_every_combination_trains_one_epoch(model, dataset, estimator, tiny_local_data):
@@ -90,7 +91,7 @@ def _visible_xticks(ax) -> list[float]:
 
 
 def test_curves_of_a_one_epoch_run(tmp_path):
-    figure = train.plot_curves({"adaste": _run("adaste", 1, beta=True)}, tmp_path / "c.png")
+    figure = plots.plot_curves({"adaste": _run("adaste", 1, beta=True)}, tmp_path / "c.png")
     assert (tmp_path / "c.png").stat().st_size > 0
     assert [ax.get_ylabel() for ax in figure.axes] == ["accuracy", "loss", "beta"]
     for ax in figure.axes:
@@ -103,20 +104,22 @@ def test_curves_of_a_one_epoch_run(tmp_path):
 
 def test_curves_of_several_runs(tmp_path):
     runs = {"adaste": _run("adaste", 10, beta=True), "ste_sign": _run("ste_sign", 10, beta=False)}
-    figure = train.plot_curves(runs, tmp_path / "c.png")
+    figure = plots.plot_curves(runs, tmp_path / "c.png")
     accuracy, _, beta = figure.axes
     assert len(accuracy.lines) == 4 and len(beta.lines) == 1  # beta only where it was logged
     assert all(t == int(t) for ax in figure.axes for t in _visible_xticks(ax))
     assert figure.get_suptitle() == "mlp, adaste / ste_sign, fashion_mnist"
     # No run logged beta: no beta panel.
-    figure = train.plot_curves({"ste_sign": _run("ste_sign", 3, beta=False)}, tmp_path / "d.png")
+    figure = plots.plot_curves({"ste_sign": _run("ste_sign", 3, beta=False)}, tmp_path / "d.png")
     assert [ax.get_ylabel() for ax in figure.axes] == ["accuracy", "loss"]
 
 
 def test_official_recipe_uses_the_official_pieces(tiny_local_data):
-    result = train.train("mlp", "fashion_mnist", "adaste", recipe="official", epochs=1,
-                         limit=40, hidden=(16,), verbose=0)
-    model = result["model_object"]
+    keep = tf.keras.callbacks.Callback()  # fit hands every callback the model
+    record = train.train("mlp", "fashion_mnist", "adaste", recipe="official", epochs=1,
+                         limit=40, hidden=(16,), verbose=0, callbacks=[keep])
+    assert record == json.loads(json.dumps(record))  # the record is JSON data, no live objects
+    model = keep.model
     assert isinstance(model.optimizer, optimizers.OfficialMomentum)
     assert model.optimizer.gradient_scale == float(10 * 36) ** 2
     kernels = [w.numpy() for w in model.trainable_weights if "kernel" in w.name]
@@ -130,6 +133,7 @@ def test_official_recipe_uses_the_official_pieces(tiny_local_data):
     ({"model": "vgg19"}, "model"), ({"dataset": "imagenet"}, "dataset"),
     ({"estimator": "dorefa"}, "estimator"), ({"epochs": 0}, "epochs"),
     ({"recipe": "slow"}, "recipe"), ({"lr": -1.0}, "lr"),
+    ({"callbacks": ["ModelCheckpoint"]}, "callbacks"),
 ])
 def test_bad_arguments_name_the_parameter(kwargs, parameter, tiny_local_data):
     arguments = {"model_name": "mlp", "dataset": "fashion_mnist", "estimator": "adaste",

@@ -33,23 +33,19 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from adaste_tf import callbacks as adaste_callbacks
-from adaste_tf import data, initializers, optimizers, schedules, validation
-from adaste_tf.zoo import models, plots
+from adaste_tf import initializers, optimizers, schedules, validation
+from adaste_tf.zoo import data, models, plots
 from adaste_tf.quantizers import AdaSTE
-
-if TYPE_CHECKING:  # matplotlib is imported only when a plot is drawn
-    from matplotlib.figure import Figure
 
 __all__ = ["Recipe", "RECIPES", "make_quantizer", "build_model", "train", "main", "cli"]
 
 MODELS = ("mlp", "vgg16", "resnet18")
-DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,23 +197,36 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
           verbose: int = 1, data_dir: str | None = None,
           eager: bool = False, binary_activations: bool = False, diagnostics: bool = False,
           schedule: schedules.BetaSchedule | None = None,
-          flip_reach: float | None = None) -> dict[str, Any]:
-    """Train one network with one estimator; return (and with `out`, write) its history.
+          flip_reach: float | None = None,
+          callbacks: list[tf.keras.callbacks.Callback] | None = None) -> dict[str, Any]:
+    """Train one network with one estimator; return (and with `out`, write) its record.
 
-    `schedule` replaces the recipe's beta schedule (as for a fixed-beta run); see `build_model`
-    for `binary_activations`, `diagnostics` and `flip_reach`.
+    The record is plain JSON data (what `history.json` holds): the run's settings, its Keras
+    history, test loss and accuracy, step time and parameter count. The model itself is saved
+    under `out` (`final.keras`, `best.keras`); `callbacks` are passed to `model.fit` after the
+    harness's own, and Keras gives each of them the model (`callback.model`), which is how a
+    caller reaches the live model. `schedule` replaces the recipe's beta schedule (as for a
+    fixed-beta run); see `build_model` for `binary_activations`, `diagnostics` and `flip_reach`.
 
     Example:
-        >>> result = train("mlp", "fashion_mnist", "adaste", epochs=2, limit=256, hidden=(32,),
-        ...                jit=False, verbose=0)
-        >>> 0 <= result["test_accuracy"] <= 1, len(result["history"]["beta"])
-        (True, 2)
+        >>> import json
+        >>> keep = tf.keras.callbacks.Callback()  # fit sets keep.model
+        >>> record = train("mlp", "fashion_mnist", "adaste", epochs=2, limit=256, hidden=(32,),
+        ...                jit=False, verbose=0, callbacks=[keep])
+        >>> len(record["history"]["beta"]), record == json.loads(json.dumps(record))
+        (2, True)
+        >>> [layer.name for layer in keep.model.layers[1:]]  # after the input layer
+        ['flatten', 'fc1', 'bn1', 'act1', 'fc2', 'bn2']
     """
     owner = "train"
-    validation.choice("dataset", dataset, DATASETS, owner=owner)
+    validation.choice("dataset", dataset, data.DATASETS, owner=owner)
     if not isinstance(recipe, Recipe):
         recipe = RECIPES[validation.choice("recipe", recipe, RECIPES, owner=owner)]
     validation.integer("epochs", epochs, minimum=1, owner=owner)
+    callbacks = list(callbacks or ())
+    if not all(isinstance(c, tf.keras.callbacks.Callback) for c in callbacks):
+        raise TypeError(f"{owner}: `callbacks` must be a list of tf.keras.callbacks.Callback "
+                        f"(legacy Keras), got {[type(c).__name__ for c in callbacks]}.")
     the_recipe = recipe
     batch_size = the_recipe.batch_size if batch_size is None else validation.integer(
         "batch_size", batch_size, minimum=1, owner=owner)
@@ -247,7 +256,7 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
         fit_callbacks.append(tf.keras.callbacks.ModelCheckpoint(
             str(out_dir / "best.keras"), monitor="val_accuracy", save_best_only=True))
     history = model.fit(splits.train, validation_data=splits.validation, epochs=epochs,
-                        callbacks=fit_callbacks, verbose=verbose)
+                        callbacks=fit_callbacks + callbacks, verbose=verbose)
     evaluation = model.evaluate(splits.test, verbose=0, return_dict=True)
     test_loss, test_accuracy = evaluation["loss"], evaluation["accuracy"]
     result = {
@@ -265,72 +274,15 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
     if out_dir is not None:
         model.save(out_dir / "final.keras")
         (out_dir / "history.json").write_text(json.dumps(result, indent=2))
-        plot_curves({estimator: result}, out_dir / "curves.png")
-    result["model_object"] = model
+        plots.plot_curves({estimator: result}, out_dir / "curves.png")
     return result
-
-
-def plot_curves(results: dict[str, dict[str, Any]], path: str | Path) -> Figure:
-    """Accuracy, loss and beta per epoch, one line per run, to a PNG; returns the figure.
-
-    Every point has a marker (a one-epoch run is one point, which a bare line would not show),
-    the epoch axis has integer ticks only, beta gets its own panel when a run logged it
-    (AdaSTE's `RelaxationScheduler` does), and the title names the runs' model, estimator(s)
-    and dataset (the keys `train` returns).
-
-    Example:
-        >>> import os, tempfile
-        >>> run = {"model": "mlp", "estimator": "adaste", "dataset": "fashion_mnist",
-        ...        "history": {"loss": [0.52], "accuracy": [0.81], "val_loss": [0.44],
-        ...                    "val_accuracy": [0.84], "beta": [0.0105]}}
-        >>> path = os.path.join(tempfile.mkdtemp(), "curves.png")
-        >>> figure = plot_curves({"adaste": run}, path)
-        >>> figure.get_suptitle(), os.path.getsize(path) > 0
-        ('mlp, adaste, fashion_mnist', True)
-    """
-    from matplotlib.ticker import MaxNLocator
-
-    with_beta = any("beta" in result["history"] for result in results.values())
-    fig, axes = plots.figure(_run_title(results), ncols=3 if with_beta else 2,
-                             size=(15 if with_beta else 10, 4))
-    acc_ax, loss_ax = axes[0], axes[1]
-    for label, result in results.items():
-        h = result["history"]
-        epochs = range(1, len(h["loss"]) + 1)
-        acc_ax.plot(epochs, h["accuracy"], "o-", label=f"{label} train")
-        loss_ax.plot(epochs, h["loss"], "o-", label=f"{label} train")
-        if "val_accuracy" in h:
-            acc_ax.plot(epochs, h["val_accuracy"], "s--", label=f"{label} validation")
-            loss_ax.plot(epochs, h["val_loss"], "s--", label=f"{label} validation")
-        if "beta" in h:
-            axes[2].plot(epochs, h["beta"], "o-", label=label)
-    for ax, name in zip(axes, ("accuracy", "loss", "beta")):
-        ax.set(xlabel="epoch", ylabel=name)
-        # Integer epochs only; without the locator one epoch gets ticks at 0.96 ... 1.04.
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
-        ax.set_xlim(0.5, max(len(r["history"]["loss"]) for r in results.values()) + 0.5)
-    acc_ax.legend()
-    if with_beta:
-        axes[2].set_yscale("log")  # beta grows geometrically
-    plots.save(fig, path)
-    return fig
-
-
-def _run_title(results: dict[str, dict[str, Any]]) -> str:
-    """The title: the runs' model, estimator(s) and dataset, each distinct value once."""
-    parts = []
-    for key in ("model", "estimator", "dataset"):
-        values = dict.fromkeys(str(r[key]) for r in results.values() if key in r)
-        if values:
-            parts.append(" / ".join(values))
-    return ", ".join(parts) or ", ".join(results)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m adaste_tf.zoo.train", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=MODELS, default="mlp")
-    parser.add_argument("--dataset", choices=DATASETS, default="fashion_mnist")
+    parser.add_argument("--dataset", choices=data.DATASETS, default="fashion_mnist")
     parser.add_argument("--estimator", choices=models.ESTIMATORS, default="adaste")
     parser.add_argument("--recipe", choices=tuple(RECIPES), default="fast")
     parser.add_argument("--epochs", type=int, default=10)
