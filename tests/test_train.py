@@ -10,7 +10,8 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from adaste_tf import data, optimizers
+from adaste_tf import callbacks as adaste_callbacks
+from adaste_tf import data, optimizers, schedules
 from adaste_tf.zoo import data as zoo_data
 from adaste_tf.zoo import models, plots, train
 
@@ -142,6 +143,7 @@ def test_official_recipe_uses_the_official_pieces(tiny_local_data):
     ({"estimator": "dorefa"}, "estimator"), ({"epochs": 0}, "epochs"),
     ({"recipe": "slow"}, "recipe"), ({"lr": -1.0}, "lr"),
     ({"callbacks": ["ModelCheckpoint"]}, "callbacks"),
+    ({"callbacks": [adaste_callbacks.RelaxationScheduler(schedules.Constant(0.1))]}, "callbacks"),
 ])
 def test_bad_arguments_name_the_parameter(kwargs, parameter, tiny_local_data):
     arguments = {"model_name": "mlp", "dataset": "fashion_mnist", "estimator": "adaste",

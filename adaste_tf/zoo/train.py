@@ -227,6 +227,10 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
     if not all(isinstance(c, tf.keras.callbacks.Callback) for c in callbacks):
         raise TypeError(f"{owner}: `callbacks` must be a list of tf.keras.callbacks.Callback "
                         f"(legacy Keras), got {[type(c).__name__ for c in callbacks]}.")
+    if any(isinstance(c, adaste_callbacks.RelaxationScheduler) for c in callbacks):
+        # A second scheduler would overwrite beta after the recipe's, epoch by epoch.
+        raise ValueError(f"{owner}: `callbacks` must not hold a RelaxationScheduler: train "
+                         f"schedules beta itself. Pass the schedule as schedule=... instead.")
     the_recipe = recipe
     batch_size = the_recipe.batch_size if batch_size is None else validation.integer(
         "batch_size", batch_size, minimum=1, owner=owner)
