@@ -19,6 +19,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+# Besides its public loaders, the splits reuse adaste_tf.data's batching pipeline and its
+# data_dir check (private to the package, shared with its harness), so both pipelines are one.
 from adaste_tf import data, validation
 
 __all__ = ["CIFAR_NORMALIZATION", "DATASETS", "VALIDATION_FRACTION", "Splits", "load_splits"]
