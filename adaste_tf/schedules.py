@@ -228,7 +228,7 @@ class Exponential(_Ramp):
     r"""Geometric ramp from `start` (default: the quantizer's beta) to `end` (default: 1/alpha)
     in exactly `steps` epochs: the whole relaxation path within a run of `steps` epochs.
 
-    \[ eta(e) = eta_{start}\,(eta_{end} / eta_{start})^{\min(e / steps,\ 1)} \]
+    \[ \beta(e) = \beta_{start}\,(\beta_{end} / \beta_{start})^{\min(e / steps,\ 1)} \]
 
     Example:
         >>> schedule = Exponential(steps=4)
