@@ -45,9 +45,9 @@ NEAR_ZERO = 1e-3
 
 # Version of the config that `AdaSTE.get_config` writes (key `_config_version`; a config without
 # it is version 1). Version 2 added `flip_reach` and the "bounded" variant; a version-1 config
-# names its variant, so it loads with the rule it was saved with. `from_config` reads this version and older ones and rejects newer ones: a
-# newer adaste_tf may have changed what a key means, and silently training with another backward
-# is worse than failing to load.
+# names its variant, so it loads with the rule it was saved with. `from_config` reads this
+# version and older ones and rejects newer ones: a newer adaste_tf may have changed what a key
+# means, and silently training with another backward is worse than failing to load.
 CONFIG_VERSION = 2
 
 # Ops between a variable and the tensor a kernel quantizer receives: larq passes the read of the

@@ -231,21 +231,20 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
         # A second scheduler would overwrite beta after the recipe's, epoch by epoch.
         raise ValueError(f"{owner}: `callbacks` must not hold a RelaxationScheduler: train "
                          f"schedules beta itself. Pass the schedule as schedule=... instead.")
-    the_recipe = recipe
-    batch_size = the_recipe.batch_size if batch_size is None else validation.integer(
+    batch_size = recipe.batch_size if batch_size is None else validation.integer(
         "batch_size", batch_size, minimum=1, owner=owner)
-    lr = the_recipe.lr if lr is None else validation.real("lr", lr, minimum=0.0, strict=True,
+    lr = recipe.lr if lr is None else validation.real("lr", lr, minimum=0.0, strict=True,
                                                            owner=owner)
     tf.keras.utils.set_random_seed(seed)
 
     splits = data.load_splits(dataset, batch_size, seed=seed, limit=limit, data_dir=data_dir,
                               conv=model_name != "mlp")
     model = build_model(model_name, estimator, splits.input_shape, splits.num_classes,
-                        the_recipe, seed=seed, max_scale=max_scale, width=width, hidden=hidden,
+                        recipe, seed=seed, max_scale=max_scale, width=width, hidden=hidden,
                         binary_activations=binary_activations, diagnostics=diagnostics,
                         flip_reach=flip_reach)
     total_steps = epochs * math.ceil(splits.train_size / batch_size)
-    model.compile(_optimizer(the_recipe, lr, total_steps, splits.train_size),
+    model.compile(_optimizer(recipe, lr, total_steps, splits.train_size),
                   tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"], jit_compile=jit and not eager, run_eagerly=eager)
 
@@ -253,7 +252,7 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
     fit_callbacks: list[tf.keras.callbacks.Callback] = [timer]
     if estimator == "adaste":
         fit_callbacks.insert(0, adaste_callbacks.RelaxationScheduler(
-            the_recipe.beta_schedule(epochs) if schedule is None else schedule))
+            recipe.beta_schedule(epochs) if schedule is None else schedule))
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -265,7 +264,7 @@ def train(model_name: str, dataset: str, estimator: str, *, epochs: int,
     test_loss, test_accuracy = evaluation["loss"], evaluation["accuracy"]
     result = {
         "model": model_name, "dataset": dataset, "estimator": estimator,
-        "recipe": dataclasses.asdict(the_recipe),
+        "recipe": dataclasses.asdict(recipe),
         "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "jit": jit,
         "limit": limit, "max_scale": max_scale, "eager": eager,
         "binary_activations": binary_activations,
