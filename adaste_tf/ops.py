@@ -40,6 +40,7 @@ __all__ = [
     "paper_scale",
     "bounded_scale",
     "official_scale",
+    "scaled_gradient",
     "regimes",
     "REGIMES",
     "DEFAULT_FLIP_REACH",
@@ -84,6 +85,7 @@ def sign(x: tf.Tensor) -> tf.Tensor:
 
 def _in_compute_dtype(theta: tf.Tensor, *values) -> list[tf.Tensor]:
     """`theta` and `values` cast to float32 (float64 if theta is float64): see module doc."""
+    theta = tf.convert_to_tensor(theta)
     dtype = tf.float64 if theta.dtype == tf.float64 else tf.float32
     return [tf.cast(v, dtype) for v in (theta, *values)]
 
@@ -106,6 +108,14 @@ def relaxed_weight(theta: tf.Tensor, alpha: float, beta: float | tf.Tensor) -> t
     return tf.cast(tf.clip_by_value(w, -1.0, 1.0), theta.dtype)
 
 
+def _inward(t: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
+    """Whether a descent step on `g` moves `t` toward a flip (sign(0) = +1 as in the forward).
+
+    dy == 0 counts as outward; its gradient is zero whatever the scale.
+    """
+    return tf.where(t >= 0, g > 0, g < 0)
+
+
 def paper_scale(
     theta: tf.Tensor,
     dy: tf.Tensor,
@@ -123,38 +133,14 @@ def paper_scale(
         max_scale: cap on the inward scales, > 0.
 
     Returns:
-        The scale, in `theta`'s dtype; the gradient to `theta` is `scale * dy`.
+        The scale, in `theta`'s dtype; the gradient to `theta` is `scale * dy`
+        (`scaled_gradient` computes that product directly).
 
     Example:
         >>> paper_scale(tf.constant([0.1]), tf.constant([1.0]), 0.01, 0.01, 10.0).numpy()
         array([1.190099], dtype=float32)
     """
-    theta = tf.convert_to_tensor(theta)
-    t, g, alpha, beta = _in_compute_dtype(theta, dy, alpha, beta)
-
-    # Every case is c0 + c1 / a, with c0 the outward scale: linear zone c0 = 1/(1+b),
-    # c1 = 2b(1+alpha)/(1+b); saturated c0 = 0, c1 = (1+2b+alpha b)/(1+b); binary c0 = 0,
-    # c1 = 2. The coefficients are scalars, so the elementwise work is a handful of fused ops
-    # (beta = 0, theta = 0 gives c0 = 1, c1 = 0: the identity STE, not 0/0).
-    a = tf.abs(t)
-    one_over = 1.0 / (1.0 + beta)
-    k = 1.0 - alpha * beta
-    c1_saturated = tf.where(k > 0, (1.0 + 2.0 * beta + alpha * beta) * one_over, 2.0)
-    linear = a < k  # never true once alpha * beta >= 1, since then k <= 0
-    c0 = tf.where(linear, one_over, 0.0)
-    c1 = tf.where(linear, 2.0 * beta * (1.0 + alpha) * one_over, c1_saturated)
-    inward = _inward(t, g)
-    inward_scale = tf.minimum(c0 + c1 / tf.maximum(a, _ABS_FLOOR), max_scale)
-    scale = tf.where(inward, inward_scale, c0)
-    return tf.cast(scale, theta.dtype)
-
-
-def _inward(t: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
-    """Whether a descent step on `g` moves `t` toward a flip (sign(0) = +1 as in the forward).
-
-    dy == 0 counts as outward; its gradient is zero whatever the scale.
-    """
-    return tf.where(t >= 0, g > 0, g < 0)
+    return _as_scale(theta, _paper_terms(*_in_compute_dtype(theta, dy, alpha, beta, max_scale)))
 
 
 def bounded_scale(
@@ -200,39 +186,8 @@ def bounded_scale(
         >>> bounded_scale(theta, dy, alpha=0.01, beta=1.0, max_scale=1.0).numpy()
         array([2., 1., 1., 0.], dtype=float32)
     """
-    theta = tf.convert_to_tensor(theta)
-    t, g, alpha, beta, reach_bound = _in_compute_dtype(theta, dy, alpha, beta, flip_reach)
-    a = tf.abs(t)
-    inward = _inward(t, g)
-    rms = tf.sqrt(tf.reduce_mean(tf.square(g)))
-    # |dy| / rms * tau >= a, written without dividing by rms (rms = 0 means dy = 0 everywhere).
-    reach = inward & (tf.abs(g) * reach_bound >= a * rms)
-    # In units of the relaxation's slope 1/(1+beta): the size of a non-flipping step does not
-    # fall with beta, which optimizers do not fully undo (Adam's epsilon and its lagging second
-    # moment, SGD not at all; README, "Benchmarks").
-    slope = tf.where(inward | (a < 1.0), 1.0, 0.0)
-    flip = (1.0 + beta) * paper_scale(t, g, alpha, beta, max_scale)
-    return tf.cast(tf.where(reach, flip, slope), theta.dtype)
-
-
-def regimes(theta: tf.Tensor, dy: tf.Tensor, alpha: float,
-            beta: float | tf.Tensor) -> list[tf.Tensor]:
-    """Boolean masks of the cases of the backward table, in the order of `REGIMES`.
-
-    Linear means `|theta| < 1 - alpha * beta` (never once `alpha * beta >= 1`: the binary
-    regime, where every weight is saturated). Used by the quantizer's diagnostics.
-
-    Example:
-        >>> masks = regimes(tf.constant([0.5, -0.5, 2.0]), tf.constant([-1.0, -1.0, 1.0]),
-        ...                 alpha=0.01, beta=0.0)
-        >>> [m.numpy().tolist() for m in masks]
-        [[True, False, False], [False, True, False], [False, False, False], [False, False, True]]
-    """
-    theta = tf.convert_to_tensor(theta)
-    t, g, alpha, beta = _in_compute_dtype(theta, dy, alpha, beta)
-    linear = tf.abs(t) < 1.0 - alpha * beta
-    inward = _inward(t, g)
-    return [linear & ~inward, linear & inward, ~linear & ~inward, ~linear & inward]
+    terms = _bounded_terms(*_in_compute_dtype(theta, dy, alpha, beta, max_scale, flip_reach))
+    return _as_scale(theta, terms)
 
 
 def official_scale(
@@ -258,48 +213,170 @@ def official_scale(
         >>> official_scale(tf.constant([-0.1]), tf.constant([-1.0]), 0.01, 0.01).numpy()
         array([0.5], dtype=float32)
     """
-    theta = tf.convert_to_tensor(theta)
-    t, g, alpha, beta = _in_compute_dtype(theta, dy, alpha, beta)
+    return _as_scale(theta, _official_terms(*_in_compute_dtype(theta, dy, alpha, beta,
+                                                                max_scale)))
 
+
+def scaled_gradient(
+    theta: tf.Tensor,
+    dy: tf.Tensor,
+    variant: str,
+    alpha: float,
+    beta: float | tf.Tensor,
+    max_scale: float,
+    flip_reach: float = DEFAULT_FLIP_REACH,
+    scale_from: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """The gradient to the latent weights, `scale * dy`, for `variant` "bounded", "paper" or
+    "official", in `dy`'s dtype. The scale is that of `scale_from` (default `dy`): under data
+    parallelism, the gradient summed over replicas, applied to this replica's `dy`.
+
+    Each rule is a ratio `scale = n / d` of two elementwise terms, `d` being `|theta|` where
+    the scale is adaptive and 1 elsewhere, and the gradient is computed as `(dy * n) / d`
+    with the division last. Inside a jit-compiled train step this makes XLA compute the
+    gradient once, in one fused pass, instead of recomputing the rule inside each optimizer
+    update that reads it (`docs/performance.md`). It equals `scale * dy` up to float rounding.
+
+    Example:
+        >>> theta = tf.constant([0.5, -2.0])
+        >>> scaled_gradient(theta, tf.constant([2.0, 2.0]), "paper", 0.01, 0.0, 1.0).numpy()
+        array([2., 0.], dtype=float32)
+    """
+    terms_of = {"bounded": _bounded_terms, "paper": _paper_terms, "official": _official_terms}
+    reference = dy if scale_from is None else scale_from
+    t, g, reference, *values = _in_compute_dtype(theta, dy, reference, alpha, beta, max_scale)
+    if variant == "bounded":
+        values.append(tf.cast(flip_reach, t.dtype))
+    n, d = terms_of[variant](t, reference, *values)
+    return tf.cast((g * n) / d, dy.dtype)
+
+
+# -- the rules as ratios n / d ---------------------------------------------------------------
+# Every scale of the three rules is a quotient `c / |theta|` in its adaptive cases and a
+# constant elsewhere, so each rule is written as terms (n, d) with d = |theta| (floored) where
+# it divides and d = 1 where it does not. Caps and clamps are decided by comparing n with
+# max_scale * d, without dividing. One division per element, taken last, is what lets XLA
+# materialize the gradient once (`scaled_gradient`); the scale functions divide the same terms.
+
+
+def _as_scale(theta, terms) -> tf.Tensor:
+    n, d = terms
+    return tf.cast(n / d, tf.convert_to_tensor(theta).dtype)
+
+
+def _paper_coefficients(a, alpha, beta):
+    """`scale = c0 + c1 / |theta|` for inward steps, `c0` for outward ones (module table)."""
+    one = tf.ones_like(a)
+    one_over = 1.0 / (1.0 + beta)
+    k = 1.0 - alpha * beta
+    c1_saturated = tf.where(k > 0, (1.0 + 2.0 * beta + alpha * beta) * one_over, tf.cast(2.0, beta.dtype))
+    linear = a < k  # never true once alpha * beta >= 1, since then k <= 0
+    c0 = tf.where(linear, one_over * one, 0.0 * one)
+    c1 = tf.where(linear, 2.0 * beta * (1.0 + alpha) * one_over * one, c1_saturated * one)
+    return c0, c1
+
+
+def _paper_terms(t, g, alpha, beta, max_scale):
+    # inward: min(c0 + c1 / a, max_scale) = n / d; at beta = 0, theta = 0 the limit is c0 (the
+    # identity STE), not 0 / 0.
     a = tf.abs(t)
     a_safe = tf.maximum(a, _ABS_FLOOR)
+    c0, c1 = _paper_coefficients(a, alpha, beta)
+    inward = _inward(t, g)
+    numerator = c0 * a_safe + c1
+    divide = inward & (c1 > 0) & (numerator <= max_scale * a_safe)
+    capped = tf.where(c1 > 0, max_scale * tf.ones_like(a), tf.minimum(c0, max_scale))
+    n = tf.where(divide, numerator, tf.where(inward, capped, c0))
+    return n, tf.where(divide, a_safe, tf.ones_like(a))
+
+
+def _bounded_terms(t, g, alpha, beta, max_scale, flip_reach):
+    a = tf.abs(t)
+    rms = tf.sqrt(_sum_of_squares(g) / tf.cast(tf.size(g), g.dtype))
+    # |dy| / rms * tau >= a, written without dividing by rms (rms = 0 means dy = 0 everywhere).
+    inward = _inward(t, g)
+    reach = inward & (tf.abs(g) * flip_reach >= a * rms)
+    flip_n, flip_d = _paper_terms(t, g, alpha, beta, max_scale)
+    # In units of the relaxation's slope 1/(1+beta): the size of a non-flipping step does not
+    # fall with beta, which optimizers do not fully undo (Adam's epsilon and its lagging second
+    # moment, SGD not at all; docs/method.md).
+    slope = tf.where(inward | (a < 1.0), tf.ones_like(a), tf.zeros_like(a))
+    n = tf.where(reach, (1.0 + beta) * flip_n, slope)
+    return n, tf.where(reach, flip_d, tf.ones_like(a))
+
+
+def _official_terms(t, g, alpha, beta, max_scale):
+    a = tf.abs(t)
+    one = tf.ones_like(a)
     ab = alpha * beta
     k = 1.0 - ab
     one_over = 1.0 / (1.0 + beta)
+    relaxed = ab < 1.0  # a scalar: which half of FenBPOpt.get_grad applies
     pos_grad = g > OFFICIAL_GRAD_THRESHOLD
     neg_grad = g < -OFFICIAL_GRAD_THRESHOLD
 
-    def clamp(s):
-        return tf.clip_by_value(s, 0.0, max_scale)
-
     # alpha * beta < 1
-    pos_sat = t > tf.maximum(OFFICIAL_THETA_THRESHOLD, k)
-    neg_sat = t < tf.minimum(-OFFICIAL_THETA_THRESHOLD, -k)
+    pos_sat = t > tf.maximum(tf.cast(OFFICIAL_THETA_THRESHOLD, k.dtype), k)
+    neg_sat = t < tf.minimum(tf.cast(-OFFICIAL_THETA_THRESHOLD, k.dtype), -k)
     pos_mid = (t > OFFICIAL_THETA_THRESHOLD) & (t < k)
     neg_mid = (t > -k) & (t < -OFFICIAL_THETA_THRESHOLD)
     inward_sat = (pos_sat & pos_grad) | (neg_sat & neg_grad)
     outward_sat = (pos_sat & neg_grad) | (neg_sat & pos_grad)
     inward_mid = (pos_mid & pos_grad) | (neg_mid & neg_grad)
-    relaxed_scale = tf.where(
-        inward_mid,
-        clamp((2.0 * beta * (1.0 + alpha) - t) * one_over / a_safe),
-        tf.where(
-            inward_sat,
-            clamp((1.0 + 2.0 * beta + ab) * one_over / a_safe),
-            tf.where(outward_sat, tf.zeros_like(t), one_over * tf.ones_like(t)),
-        ),
-    )
-
     # alpha * beta >= 1
     pos_x = t > OFFICIAL_BINARY_THETA_THRESHOLD
     neg_x = t < -OFFICIAL_BINARY_THETA_THRESHOLD
     inward_bin = (pos_x & pos_grad) | (neg_x & neg_grad)
     outward_bin = (pos_x & neg_grad) | (neg_x & pos_grad)
-    binary_scale = tf.where(
-        inward_bin,
-        clamp(1.0 / a_safe),
-        tf.where(outward_bin, tf.zeros_like(t), tf.ones_like(t)),
-    )
 
-    scale = tf.where(ab < 1.0, relaxed_scale, binary_scale)
-    return tf.cast(scale, theta.dtype)
+    adaptive = tf.where(relaxed, inward_mid | inward_sat, inward_bin)
+    zero = tf.where(relaxed, outward_sat, outward_bin)
+    default = tf.where(relaxed, one_over, tf.cast(1.0, beta.dtype)) * one
+    # The adaptive scale is clip(numerator / a, 0, max_scale); every adaptive case has
+    # |theta| > 1e-6, so a needs no floor.
+    numerator = tf.where(
+        relaxed,
+        tf.where(inward_mid, (2.0 * beta * (1.0 + alpha) - t) * one_over,
+                 (1.0 + 2.0 * beta + ab) * one_over * one),
+        one)
+    divide = adaptive & (numerator >= 0) & (numerator <= max_scale * a)
+    clamped = tf.where(numerator < 0, 0.0 * one, max_scale * one)
+    n = tf.where(divide, numerator,
+                 tf.where(adaptive, clamped, tf.where(zero, 0.0 * one, default)))
+    return n, tf.where(divide, a, one)
+
+
+def _sum_of_squares(g: tf.Tensor) -> tf.Tensor:
+    """`sum(g ** 2)` over the whole tensor, as a tree of sums of 8.
+
+    XLA's CPU backend turns one large sum into a reduce-window that does not fuse the square
+    before it, so `reduce_sum(square(g))` writes and reads `g ** 2` in full: inside a
+    jit-compiled step that was most of the bounded rule's cost (`docs/performance.md`). Sums of
+    8 along the minor axis fuse the square and read `g` once; `maximum(., 0)`, an identity on
+    sums of squares, keeps XLA from merging the levels back into one large sum.
+    """
+    x = tf.square(tf.reshape(g, [-1]))
+    for _ in range(2):  # to 1/64 of the size; the rest is small
+        x = tf.pad(x, [[0, tf.math.floormod(-tf.size(x), 8)]])
+        x = tf.maximum(tf.reduce_sum(tf.reshape(x, [-1, 8]), axis=1), 0.0)
+    return tf.reduce_sum(x)
+
+
+def regimes(theta: tf.Tensor, dy: tf.Tensor, alpha: float,
+            beta: float | tf.Tensor) -> list[tf.Tensor]:
+    """Boolean masks of the cases of the backward table, in the order of `REGIMES`.
+
+    Linear means `|theta| < 1 - alpha * beta` (never once `alpha * beta >= 1`: the binary
+    regime, where every weight is saturated). Used by the quantizer's diagnostics.
+
+    Example:
+        >>> masks = regimes(tf.constant([0.5, -0.5, 2.0]), tf.constant([-1.0, -1.0, 1.0]),
+        ...                 alpha=0.01, beta=0.0)
+        >>> [m.numpy().tolist() for m in masks]
+        [[True, False, False], [False, True, False], [False, False, False], [False, False, True]]
+    """
+    theta = tf.convert_to_tensor(theta)
+    t, g, alpha, beta = _in_compute_dtype(theta, dy, alpha, beta)
+    linear = tf.abs(t) < 1.0 - alpha * beta
+    inward = _inward(t, g)
+    return [linear & ~inward, linear & inward, ~linear & ~inward, ~linear & inward]

@@ -59,23 +59,23 @@ _PASS_THROUGH_OPS = ("Identity", "Cast")
 # The backward is a dozen elementwise ops over the kernel. Compiled by XLA into one kernel it
 # costs about one pass over memory even when the train step itself is not jit-compiled (measured
 # on a 784x512 kernel: 0.31 ms instead of 1.23 ms per step; ste_sign's backward takes 0.45 ms).
-# Inside a jit-compiled train step these functions are simply inlined.
-def _bounded(theta, dy, alpha, beta, max_scale, flip_reach):
-    return ops.bounded_scale(theta, dy, alpha, beta, max_scale, flip_reach)
+# Inside a jit-compiled train step these functions are inlined, and `ops.scaled_gradient`'s
+# form (the division last) keeps XLA from recomputing the rule in each optimizer update
+# (docs/performance.md). reduce_retracing: one trace serves every kernel shape.
+def _scaled_gradient(theta, dy, scale_from, variant, alpha, beta, max_scale, flip_reach):
+    return ops.scaled_gradient(theta, dy, variant, alpha, beta, max_scale, flip_reach,
+                               scale_from=scale_from)
 
 
-def _paper(theta, dy, alpha, beta, max_scale, flip_reach):
-    return ops.paper_scale(theta, dy, alpha, beta, max_scale)
+def _scale(theta, dy, variant, alpha, beta, max_scale, flip_reach):
+    if variant == "bounded":
+        return ops.bounded_scale(theta, dy, alpha, beta, max_scale, flip_reach)
+    scale_of = ops.paper_scale if variant == "paper" else ops.official_scale
+    return scale_of(theta, dy, alpha, beta, max_scale)
 
 
-def _official(theta, dy, alpha, beta, max_scale, flip_reach):
-    return ops.official_scale(theta, dy, alpha, beta, max_scale)
-
-
-_COMPILED_SCALES = {
-    name: tf.function(fn, jit_compile=True, reduce_retracing=True)
-    for name, fn in (("bounded", _bounded), ("paper", _paper), ("official", _official))
-}
+_COMPILED_GRADIENT = tf.function(_scaled_gradient, jit_compile=True, reduce_retracing=True)
+_COMPILED_SCALE = tf.function(_scale, jit_compile=True, reduce_retracing=True)
 
 
 def diagnostics(theta: tf.Tensor, dy: tf.Tensor, scale: tf.Tensor, alpha: float,
@@ -176,17 +176,18 @@ def adaste_sign(
         >>> tape.gradient(y, x).numpy()
         array([1., 0.], dtype=float32)
     """
-    scale_fn = _COMPILED_SCALES[validation.choice("variant", variant, VARIANTS,
-                                                  owner="adaste_sign")]
+    validation.choice("variant", variant, VARIANTS, owner="adaste_sign")
 
     @tf.custom_gradient
     def _call(x):
         def grad(dy):
-            dy_for_scale = _sum_over_replicas(dy) if sync_replicas else dy
-            scale = scale_fn(x, dy_for_scale, alpha, beta, max_scale, flip_reach)
+            total = _sum_over_replicas(dy) if sync_replicas else dy
+            gradient = _COMPILED_GRADIENT(x, dy, total, variant, alpha, beta, max_scale,
+                                          flip_reach)
             if record is not None:
-                record(x, dy_for_scale, scale)
-            return dy * scale
+                record(x, total, _COMPILED_SCALE(x, total, variant, alpha, beta, max_scale,
+                                                 flip_reach))
+            return gradient
 
         return ops.sign(x), grad
 

@@ -18,8 +18,8 @@ path), AdaSTE only, one seed. Modes:
 - `tau0_unnormalized`: both.
 `--adam-epsilon` replaces Adam's epsilon (1e-7).
 
-`unnormalized` is not an option of the quantizer; this experiment replaces the compiled scale
-function of the "bounded" variant in this process only.
+`unnormalized` is not an option of the quantizer; this experiment replaces the quantizer's
+compiled backward for the "bounded" variant in this process only.
 """
 
 import argparse
@@ -38,12 +38,15 @@ _OPTIMIZER = train._optimizer
 
 def use_mode(mode: str, adam_epsilon: float | None) -> None:
     """Set this process's AdaSTE "bounded" backward (and Adam's epsilon) for `mode`."""
-    def scale(theta, dy, alpha, beta, max_scale, flip_reach):
+    def gradient(theta, dy, scale_from, variant, alpha, beta, max_scale, flip_reach):
+        if variant != "bounded":
+            return ops.scaled_gradient(theta, dy, variant, alpha, beta, max_scale, flip_reach,
+                                       scale_from=scale_from)
         reach = 0.0 if mode.startswith("tau0") else flip_reach
-        s = ops.bounded_scale(theta, dy, alpha, beta, max_scale, reach)
+        s = ops.bounded_scale(theta, scale_from, alpha, beta, max_scale, reach)
         if mode.endswith("unnormalized"):
             s = s / tf.cast(1.0 + beta, s.dtype)
-        return s
+        return dy * s
 
     def optimizer(recipe, lr, total_steps, train_size):
         adam = _OPTIMIZER(recipe, lr, total_steps, train_size)
@@ -51,8 +54,8 @@ def use_mode(mode: str, adam_epsilon: float | None) -> None:
             return adam
         return tf.keras.optimizers.Adam(adam.learning_rate, epsilon=adam_epsilon)
 
-    quantizers._COMPILED_SCALES["bounded"] = tf.function(scale, jit_compile=True,
-                                                         reduce_retracing=True)
+    quantizers._COMPILED_GRADIENT = tf.function(gradient, jit_compile=True,
+                                                reduce_retracing=True)
     train._optimizer = optimizer
 
 
