@@ -306,43 +306,38 @@ def _bounded_terms(t, g, alpha, beta, max_scale, flip_reach):
 
 
 def _official_terms(t, g, alpha, beta, max_scale):
+    # FenBPOpt.get_grad's masks, folded by symmetry (each pos_/neg_ pair is one condition on
+    # |theta| and on the sign of theta * dy) and by its two halves (alpha * beta < 1 or not, a
+    # scalar), so that the per-weight work is a few compares.
     a = tf.abs(t)
     one = tf.ones_like(a)
     ab = alpha * beta
     k = 1.0 - ab
     one_over = 1.0 / (1.0 + beta)
-    relaxed = ab < 1.0  # a scalar: which half of FenBPOpt.get_grad applies
-    pos_grad = g > OFFICIAL_GRAD_THRESHOLD
-    neg_grad = g < -OFFICIAL_GRAD_THRESHOLD
-
-    # alpha * beta < 1
-    pos_sat = t > tf.maximum(tf.cast(OFFICIAL_THETA_THRESHOLD, k.dtype), k)
-    neg_sat = t < tf.minimum(tf.cast(-OFFICIAL_THETA_THRESHOLD, k.dtype), -k)
-    pos_mid = (t > OFFICIAL_THETA_THRESHOLD) & (t < k)
-    neg_mid = (t > -k) & (t < -OFFICIAL_THETA_THRESHOLD)
-    inward_sat = (pos_sat & pos_grad) | (neg_sat & neg_grad)
-    outward_sat = (pos_sat & neg_grad) | (neg_sat & pos_grad)
-    inward_mid = (pos_mid & pos_grad) | (neg_mid & neg_grad)
-    # alpha * beta >= 1
-    pos_x = t > OFFICIAL_BINARY_THETA_THRESHOLD
-    neg_x = t < -OFFICIAL_BINARY_THETA_THRESHOLD
-    inward_bin = (pos_x & pos_grad) | (neg_x & neg_grad)
-    outward_bin = (pos_x & neg_grad) | (neg_x & pos_grad)
-
-    adaptive = tf.where(relaxed, inward_mid | inward_sat, inward_bin)
-    zero = tf.where(relaxed, outward_sat, outward_bin)
-    default = tf.where(relaxed, one_over, tf.cast(1.0, beta.dtype)) * one
-    # The adaptive scale is clip(numerator / a, 0, max_scale); every adaptive case has
-    # |theta| > 1e-6, so a needs no floor.
-    numerator = tf.where(
-        relaxed,
-        tf.where(inward_mid, (2.0 * beta * (1.0 + alpha) - t) * one_over,
-                 (1.0 + 2.0 * beta + ab) * one_over * one),
-        one)
+    relaxed = ab < 1.0
+    large = tf.abs(g) > OFFICIAL_GRAD_THRESHOLD
+    inward = large & (t * g > 0)
+    outward = large & (t * g < 0)
+    # Relaxed half: adaptive in the linear zone (1e-6 < |theta| < k) and when saturated
+    # (|theta| > max(1e-6, k)), zero for saturated outward steps. Binary half: adaptive and zero
+    # beyond |theta| > 1e-3. |theta| == k is in neither zone (the official strict bounds).
+    lower = tf.where(relaxed, tf.cast(OFFICIAL_THETA_THRESHOLD, k.dtype),
+                     tf.cast(OFFICIAL_BINARY_THETA_THRESHOLD, k.dtype))
+    saturated_from = tf.where(relaxed, tf.maximum(lower, k), lower)
+    adaptive = inward & (a > lower) & tf.not_equal(a, k)
+    zero = outward & (a > saturated_from)
+    default = tf.where(relaxed, one_over, tf.cast(1.0, beta.dtype))
+    saturated_numerator = tf.where(relaxed, (1.0 + 2.0 * beta + ab) * one_over,
+                                   tf.cast(1.0, beta.dtype))
+    # Linear zone: 2 beta (1 + alpha) - theta with theta signed, as officially (k <= 0 in the
+    # binary half, so no weight is in it there).
+    numerator = tf.where(a < k, (2.0 * beta * (1.0 + alpha) - t) * one_over,
+                         saturated_numerator * one)
+    # clip(numerator / a, 0, max_scale); every adaptive case has |theta| > 1e-6: no floor.
     divide = adaptive & (numerator >= 0) & (numerator <= max_scale * a)
     clamped = tf.where(numerator < 0, 0.0 * one, max_scale * one)
     n = tf.where(divide, numerator,
-                 tf.where(adaptive, clamped, tf.where(zero, 0.0 * one, default)))
+                 tf.where(adaptive, clamped, tf.where(zero, 0.0 * one, default * one)))
     return n, tf.where(divide, a, one)
 
 
