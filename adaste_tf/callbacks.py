@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 
 import larq as lq
@@ -78,6 +79,16 @@ def check_optimizer(model: tf.keras.Model, optimizer=None) -> None:
 class RelaxationScheduler(tf.keras.callbacks.Callback):
     """Sets beta of every AdaSTE quantizer in the model from a schedule, and logs it.
 
+    Without a schedule it runs AdaSTE's whole relaxation path within the run it schedules: the
+    official path (beta x 1.05 per epoch from each quantizer's initial beta, capped at
+    `1 / alpha`, over 500 epochs) compressed into the run's epochs,
+    `schedules.Geometric.compressed(epochs)`. A 5-epoch `fit` and a 500-epoch one pass through
+    the same betas at the same fraction of training and reach `1 / alpha` at 38% of it. The
+    epochs are those Keras passes to callbacks (`fit(epochs=...)`, the total, also when resuming
+    with `initial_epoch` or `BackupAndRestore`); in a custom training loop give them as
+    `epochs`. For the official per-epoch rate, as in the official 500-700-epoch runs, pass
+    `schedule="official"`.
+
     At the start of each epoch (or of each batch, with `update_freq="batch"`) each quantizer
     `q` gets `schedule(index, initial_beta=q.initial_beta, alpha=q.alpha)`. The index is the
     0-based epoch; in batch mode, batch `b` of epoch `e` has the fractional epoch
@@ -90,49 +101,68 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
 
     The quantizers are found when training begins and again at each epoch, so those of layers
     made in a `build()` are found too. At the end of each epoch the beta of the epoch's last
-    step goes into the logs as `"beta"` (plus `"beta/<quantizer name>"` when they differ), so
+    step goes into the logs as `"beta"` (plus `"beta/<quantizer name>"` when they can differ), so
     `History` has it; place this callback before `tf.keras.callbacks.TensorBoard` so TensorBoard
     sees it too (as with Keras's `LearningRateScheduler`). Training begins with
-    `check_optimizer`: AdaSTE kernels under larq's `Bop` are refused.
+    `check_optimizer`: AdaSTE kernels under larq's `Bop` are refused. When training ends with a
+    quantizer's beta short of `1 / alpha` (a schedule that stops early, or `fit` called in
+    pieces), a warning says so once, with the final beta: the relaxed weights are then not yet
+    `sign(theta)`.
 
     In a custom training loop, drive it by hand: `scheduler.set_model(model)`, then
-    `scheduler.apply(epoch)` (or `scheduler.apply(epoch + step / steps)`) before the steps.
+    `scheduler.apply(epoch)` (or `scheduler.apply(epoch + step / steps)`) before the steps, and
+    `scheduler.on_train_end()` after the last one for the end-of-path check.
 
     Example:
         >>> import larq as lq
         >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste")])
-        >>> scheduler = RelaxationScheduler(schedules.Exponential(steps=4))
+        >>> scheduler = RelaxationScheduler(epochs=5)    # the default path, in 5 epochs
         >>> scheduler.set_model(model)
-        >>> model.build((None, 3))                      # the quantizers exist once built
-        >>> {round(b, 4) for b in scheduler.apply(2).values()}
-        {1.0}
+        >>> model.build((None, 3))                       # the quantizers exist once built
+        >>> [round(list(scheduler.apply(e).values())[0], 4) for e in range(5)]
+        [0.0105, 1.3808, 100.0, 100.0, 100.0]
 
     Args:
-        schedule: a `adaste_tf.schedules.BetaSchedule`, a schedule name or config, a callable
-            `epoch -> beta`, or `None` for `schedules.Geometric()` (each quantizer from its own
-            initial beta, growing by 1.05 per epoch, capped at `1 / alpha`).
+        schedule: a `adaste_tf.schedules.BetaSchedule`, a schedule name (`"official"`:
+            the official 1.05 per epoch) or config, a callable `epoch -> beta`, or `None`
+            for the official path compressed into the run (see above).
         update_freq: `"epoch"` or `"batch"`.
-        verbose: 0 quiet, 1 prints beta when it is set at an epoch start.
+        verbose: 0 (or False) quiet, 1 (or True) prints beta when it is set at an epoch start.
         steps_per_epoch: steps in an epoch, for batch mode on data of unknown length; None
             takes Keras's count.
+        epochs: the run's length in epochs for the default schedule, needed only outside
+            `fit` (a custom loop); `fit` passes its own. Not used with a `schedule`.
     """
 
     def __init__(
         self,
         schedule: schedules.BetaSchedule | str | dict | Callable[[float], float] | None = None,
         update_freq: str = "epoch",
-        verbose: int = 0,
+        verbose: int | bool = 0,
         steps_per_epoch: int | None = None,
+        epochs: int | None = None,
     ):
         super().__init__()
         # Keras may pass its logs as tensors: the batch hooks read none, so no step waits for
         # the device to hand them over.
         self._supports_tf_logs = True
         owner = type(self).__name__
-        self.schedule = schedules.get(schedule)
+        self.epochs = None if epochs is None else validation.integer(
+            "epochs", epochs, minimum=1, owner=owner)
+        if schedule is not None and epochs is not None:
+            raise ValueError(
+                f"{owner}: `epochs` sets the length of the default schedule and is not used with "
+                f"a `schedule` (got schedule={schedule!r}, epochs={epochs!r}). Fix: pass one of "
+                f"them; for the default path over N epochs with another setting use "
+                f"schedules.Geometric.compressed(N, ...).")
+        # None: the default path, made for the run's epochs once they are known.
+        self._given_schedule = None if schedule is None else schedules.get(schedule)
+        self._run_epochs: int | None = self.epochs
         self.update_freq = validation.choice("update_freq", update_freq, UPDATE_FREQUENCIES,
                                              owner=owner)
-        self.verbose = validation.integer("verbose", verbose, minimum=0, owner=owner)
+        # Keras callbacks take verbose as a bool too.
+        self.verbose = int(verbose) if isinstance(verbose, bool) else validation.integer(
+            "verbose", verbose, minimum=0, owner=owner)
         self.steps_per_epoch = None if steps_per_epoch is None else validation.integer(
             "steps_per_epoch", steps_per_epoch, minimum=1, owner=owner)
         self._quantizers: list[AdaSTE] = []
@@ -141,6 +171,19 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         self._steps_this_epoch = 0
         self._pending_index = 0.0
         self._trained_index = 0.0  # the index of the last step that ran
+
+    @property
+    def schedule(self) -> schedules.BetaSchedule:
+        """The schedule in use: the one given, or the default path for the run's epochs."""
+        if self._given_schedule is not None:
+            return self._given_schedule
+        if self._run_epochs is None:
+            raise ValueError(
+                "RelaxationScheduler: the default schedule runs the relaxation path within the "
+                "run's epochs, and this run's are not known. Fix: in a custom training loop "
+                "pass them, RelaxationScheduler(epochs=N), or give a schedule (for example "
+                "schedules.Geometric.compressed(N) or schedule='official').")
+        return schedules.Geometric.compressed(self._run_epochs)
 
     # -- model and quantizers ------------------------------------------------------------------
 
@@ -230,6 +273,9 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     # -- Keras hooks ---------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
+        if self._given_schedule is None:
+            params = getattr(self, "params", None) or {}
+            self._run_epochs = params.get("epochs") or self.epochs
         self._refresh()
         check_optimizer(self.model)
 
@@ -269,8 +315,27 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             return
         betas = {q.name: self.beta_for(q, self._trained_index) for q in self._quantizers}
         logs["beta"] = next(iter(betas.values()))
-        if len(set(betas.values())) > 1:
+        # Per quantizer whenever their schedules can differ (another start or alpha), in every
+        # epoch: History's columns must not come and go once the betas meet at a cap.
+        if len({(q.initial_beta, q.alpha) for q in self._quantizers}) > 1 or len(
+                set(betas.values())) > 1:
             logs.update({f"beta/{name}": value for name, value in betas.items()})
+
+    def on_train_end(self, logs=None):
+        # The relaxed weight is sign(theta) only once alpha * beta >= 1; the float32 beta of
+        # the cap 1 / alpha can round below it.
+        short = {q.name: q.beta for q in self._quantizers
+                 if q.alpha * q.beta < 1.0 - 1e-6}
+        if short:
+            name, beta = min(short.items(), key=lambda item: item[1])
+            quantizer = next(q for q in self._quantizers if q.name == name)
+            warnings.warn(
+                f"RelaxationScheduler: training ended with beta={beta:.4g} for {len(short)} of "
+                f"{len(self._quantizers)} AdaSTE quantizers (lowest: {name!r}), short of "
+                f"1/alpha={1.0 / quantizer.alpha:.4g}, where the relaxed weight becomes "
+                f"sign(theta): the relaxation path was not completed. The default schedule "
+                f"(schedule=None) completes it within the epochs of the fit; when resuming, pass "
+                f"the same total epochs with initial_epoch.", UserWarning, stacklevel=2)
 
     def current_betas(self) -> dict[str, float]:
         """The current beta of each quantizer, by quantizer name."""
@@ -282,10 +347,12 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
 
     def get_config(self):
         return {
-            "schedule": schedules.config_value(self.schedule),
+            "schedule": (None if self._given_schedule is None
+                         else schedules.config_value(self._given_schedule)),
             "update_freq": self.update_freq,
             "verbose": self.verbose,
             "steps_per_epoch": self.steps_per_epoch,
+            "epochs": self.epochs,
         }
 
     @classmethod

@@ -8,8 +8,10 @@ start value and the cap to the quantizer they drive: each is called as
 `schedule(index, initial_beta=q.initial_beta, alpha=q.alpha)` for every AdaSTE quantizer `q`.
 
 To anneal over a run of N epochs as the official code anneals over its 500:
-`Geometric.compressed(N)`; to go from the start to `1/alpha` (or `end`) in exactly N epochs:
-`Exponential(steps=N)`.
+`Geometric.compressed(N)`, what `RelaxationScheduler()` uses by default with the run's epochs; to
+go from the start to `1/alpha` (or `end`) in exactly N epochs: `Exponential(steps=N)`. The
+official per-epoch rate, for the official 500-700-epoch runs: `Geometric()`, by name
+`"official"`.
 
 Example:
     >>> schedule = Geometric(rate=1.05)            # the official code's schedule
@@ -261,8 +263,9 @@ class _FunctionSchedule(BetaSchedule):
         return f"{getattr(self.fn, '__name__', repr(self.fn))}"
 
 
-_BY_NAME = {"geometric": Geometric, "constant": Constant, "linear": Linear, "cosine": Cosine,
-            "exponential": Exponential}
+# "official" and "geometric" are the same schedule: the official code's 1.05 per epoch.
+_BY_NAME = {"official": Geometric, "geometric": Geometric, "constant": Constant,
+            "linear": Linear, "cosine": Cosine, "exponential": Exponential}
 
 
 def get(identifier: BetaSchedule | str | dict | Callable[[int], float] | None) -> BetaSchedule:

@@ -1,90 +1,168 @@
-"""Time per training step, AdaSTE against larq's ste_sign, jit on and off, interleaved.
+"""Time per training step of every AdaSTE rule against larq's ste_sign, jit on and off.
 
-    python benchmarks/step_time.py --model mlp --steps 200 --repeats 7 \
-        --out benchmarks/results/step_time.json
+    python benchmarks/step_time.py --out benchmarks/results/step_time.json
+    python benchmarks/step_time.py --networks mlp_official --repeats 5 --out /tmp/quick.json
 
-Both networks are built by `adaste_tf.zoo.models` with no kernel constraint, so only the estimator
-differs. Rounds alternate between the configurations in one process (so drifts in machine
-load hit all of them alike); the first fit of each configuration (tracing, XLA compilation) is
-not timed. Prints the median step time of each configuration, the ratio AdaSTE / ste_sign,
-and the number of times each train function was traced over all its fits.
+Networks (`--networks`):
+- `mlp_official`: the official MLP 784-2048-2048-2048-10, batch 128;
+- `mlp`: the MLP 784-512-512-10, batch 128;
+- `vgg16`, `resnet18`: narrowed by `--width` (default 1/4), 32x32x1 inputs, batch 64;
+- `mlp_binact`: the MLP 784-512-512-10 with binary activations (the estimator is the binary
+  layers' `input_quantizer` too), batch 128.
+
+Estimators: `ste_sign` + `weight_clip` (the baseline, what a larq user runs), `ste_sign` without
+a constraint, and AdaSTE with each rule (`bounded`, `paper`, `official`); for `mlp_binact` the
+same estimator quantizes the activations. All models are built and compiled in one process, each
+with Adam; after a warm-up (tracing, XLA compilation) the rounds alternate between the models,
+so drifts in machine load hit all of them alike. A round times `--steps` calls of the model's
+own Keras train function (what `fit` calls each step), each read back before the next starts.
+`fit` itself is not timed: on a 2-core machine its step time is bimodal per model instance (two
+identical ste_sign models measured 29 and 61 ms per step in one process), which would swamp a
+difference of a few percent.
+
+Prints and writes (JSON, and a PNG of the ratios) the median step time of each configuration
+and its ratio to `ste_sign` + `weight_clip` on the same network and jit setting, with the CPU's
+model and instruction sets.
 """
 
 import argparse
 import json
+import os
+import platform
 import time
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
 import numpy as np
 import tensorflow as tf
-from adaste_tf import callbacks
-from adaste_tf.zoo import models
+from adaste_tf.quantizers import AdaSTE
+from adaste_tf.zoo import models, plots
 
-ESTIMATORS = ("adaste", "ste_sign")
+NETWORKS = ("mlp_official", "mlp", "vgg16", "resnet18", "mlp_binact")
+ESTIMATORS = ("ste_sign+weight_clip", "ste_sign", "adaste:bounded", "adaste:paper",
+              "adaste:official")
+BASELINE = ESTIMATORS[0]
 
 
-def build(model_name: str, estimator: str, jit: bool, width: float) -> tf.keras.Model:
-    if model_name == "mlp":
-        model = models.mlp((28, 28), 10, hidden=(512,), kernel_quantizer=estimator)
-    else:
-        model = models.vgg16((32, 32, 1), 10, kernel_quantizer=estimator, width=width)
-    model.compile(tf.keras.optimizers.Adam(1e-3),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=jit)
-    return model
+def quantizer(estimator: str):
+    if estimator.startswith("adaste:"):
+        return AdaSTE(variant=estimator.partition(":")[2])
+    return "ste_sign"
+
+
+def build(network: str, estimator: str, width: float) -> tf.keras.Model:
+    kwargs = {"kernel_quantizer": quantizer(estimator),
+              "kernel_constraint": "weight_clip" if estimator == BASELINE else None}
+    if network == "mlp_official":
+        return models.mlp((28, 28), 10, hidden=(2048, 2048, 2048), **kwargs)
+    if network == "mlp":
+        return models.mlp((28, 28), 10, hidden=(512, 512), **kwargs)
+    if network == "mlp_binact":
+        return models.mlp((28, 28), 10, hidden=(512, 512), input_quantizer=quantizer(estimator),
+                          activation=None, **kwargs)
+    builder = models.vgg16 if network == "vgg16" else models.resnet18
+    return builder((32, 32, 1), 10, width=width, **kwargs)
+
+
+def batches(network: str, batch_size: int) -> tf.data.Dataset:
+    shape = (32, 32, 1) if network in ("vgg16", "resnet18") else (28, 28)
+    rng = np.random.default_rng(0)
+    x = rng.random((batch_size * 4, *shape), dtype=np.float32)
+    y = rng.integers(0, 10, len(x))
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).cache().repeat()
+
+
+def cpu() -> dict:
+    """The CPU's model name and its SIMD instruction sets, as the OS reports them."""
+    info = {"machine": platform.machine(), "model": platform.processor() or "unknown",
+            "cores": len(os.sched_getaffinity(0)), "isa": []}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return info
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            info["model"] = value.strip()
+        elif key.strip() == "flags":
+            flags = set(value.split())
+            info["isa"] = sorted(f for f in flags if f.startswith(("avx", "sse4", "fma", "amx")))
+            break
+    return info
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=("mlp", "vgg16"), default="mlp")
-    parser.add_argument("--width", type=float, default=0.25, help="vgg16 channel multiplier")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=200, help="steps per timed fit")
-    parser.add_argument("--repeats", type=int, default=7, help="timed fits per configuration")
+    parser.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
+    parser.add_argument("--estimators", nargs="+", choices=ESTIMATORS, default=list(ESTIMATORS))
+    parser.add_argument("--jit", nargs="+", choices=("on", "off"), default=["on", "off"])
+    parser.add_argument("--width", type=float, default=0.25, help="vgg16/resnet18 width")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per round")
+    parser.add_argument("--repeats", type=int, default=11, help="rounds")
     parser.add_argument("--out", default="benchmarks/results/step_time.json")
     args = parser.parse_args()
+    if BASELINE not in args.estimators:
+        parser.error(f"--estimators must include the baseline {BASELINE!r}")
 
-    shape = (28, 28) if args.model == "mlp" else (32, 32, 1)
-    rng = np.random.default_rng(0)
-    x = rng.random((args.batch_size * 8, *shape), dtype=np.float32)
-    y = rng.integers(0, 10, len(x))
-    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(args.batch_size).cache().repeat()
-
-    configs = [(e, jit) for jit in (True, False) for e in ESTIMATORS]
+    start = time.perf_counter()
     runs = {}
-    for estimator, jit in configs:
-        model = build(args.model, estimator, jit, args.width)
-        extra = [callbacks.RelaxationScheduler()] if estimator == "adaste" else []
-        model.fit(data, epochs=1, steps_per_epoch=10, verbose=0, callbacks=extra)  # warm-up
-        runs[(estimator, jit)] = (model, extra, [])
+    for network in args.networks:
+        data = batches(network, 64 if network in ("vgg16", "resnet18") else 128)
+        iterator = iter(data)
+        for jit in args.jit:
+            for estimator in args.estimators:
+                model = build(network, estimator, args.width)
+                model.compile(tf.keras.optimizers.Adam(1e-3),
+                              tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                              jit_compile=jit == "on")
+                model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # traces and compiles
+                runs[(network, jit, estimator)] = (model.make_train_function(), iterator, [])
     for _ in range(args.repeats):
-        for key, (model, extra, times) in runs.items():
-            start = time.perf_counter()
-            model.fit(data, epochs=2, steps_per_epoch=args.steps // 2, verbose=0,
-                      callbacks=extra)
-            times.append((time.perf_counter() - start) / args.steps)
+        for step, iterator, times in runs.values():
+            for _ in range(args.steps):
+                begin = time.perf_counter()
+                float(step(iterator)["loss"])
+                times.append(time.perf_counter() - begin)
 
-    report = {"args": vars(args), "configs": {}}
-    for (estimator, jit), (model, _, times) in runs.items():
-        name = f"{estimator} jit={'on' if jit else 'off'}"
-        report["configs"][name] = {
+    report = {"args": vars(args), "cpu": cpu(), "tensorflow": tf.__version__, "results": []}
+    for (network, jit, estimator), (_, _, times) in runs.items():
+        baseline = np.median(runs[(network, jit, BASELINE)][2])
+        report["results"].append({
+            "network": network, "jit": jit, "estimator": estimator,
             "median_step_ms": 1e3 * float(np.median(times)),
-            "step_ms": [1e3 * t for t in times],
-            "traces": int(model.train_function.experimental_get_tracing_count()),
-        }
-    for jit in ("on", "off"):
-        ratio = (report["configs"][f"adaste jit={jit}"]["median_step_ms"]
-                 / report["configs"][f"ste_sign jit={jit}"]["median_step_ms"])
-        report[f"ratio_jit_{jit}"] = ratio
-    for name, r in report["configs"].items():
-        print(f"{name:<20} median {r['median_step_ms']:.3f} ms/step   traces {r['traces']}")
-    print(f"AdaSTE / ste_sign: jit on {report['ratio_jit_on']:.3f}, "
-          f"jit off {report['ratio_jit_off']:.3f}")
+            "ratio": float(np.median(times) / baseline)})
+    report["wall_seconds"] = time.perf_counter() - start
+    for row in report["results"]:
+        print(f"{row['network']:<13} jit {row['jit']:<3} {row['estimator']:<21} "
+              f"{row['median_step_ms']:8.2f} ms  x{row['ratio']:.3f}")
+    print(f"CPU: {report['cpu']['model']}, {report['cpu']['cores']} cores, "
+          f"{' '.join(report['cpu']['isa'])}; {report['wall_seconds']:.0f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
+    plot(report, out.with_suffix(".png"))
+
+
+def plot(report: dict, path: Path) -> None:
+    """Ratio to the baseline per network, one bar per estimator, jit on and off side by side."""
+    jits = report["args"]["jit"]
+    fig, axes = plots.figure("step time / ste_sign + weight_clip (median, interleaved)",
+                             ncols=len(jits))
+    networks = report["args"]["networks"]
+    estimators = [e for e in report["args"]["estimators"] if e != BASELINE]
+    for ax, jit in zip(axes if len(jits) > 1 else [axes], jits):
+        width = 0.8 / len(estimators)
+        for i, estimator in enumerate(estimators):
+            ratios = [next(r["ratio"] for r in report["results"] if r["network"] == n
+                           and r["jit"] == jit and r["estimator"] == estimator) for n in networks]
+            ax.bar(np.arange(len(networks)) + i * width, ratios, width, label=estimator)
+        ax.axhline(1.03, color="k", linestyle="--", linewidth=0.8, label="1.03")
+        ax.set_xticks(np.arange(len(networks)) + 0.4 - width / 2, networks, fontsize=7)
+        ax.set_ylim(0.8, max(1.2, ax.get_ylim()[1]))
+        ax.set_title(f"jit {jit}", fontsize=9)
+        ax.legend(fontsize=7)
+    plots.save(fig, path)
 
 
 if __name__ == "__main__":

@@ -66,6 +66,14 @@ def _fit_with(schedule) -> None:
               callbacks=[RelaxationScheduler(schedule)])
 
 
+def _apply_default_by_hand():
+    scheduler = RelaxationScheduler()
+    model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste")])
+    model.build((None, 3))
+    scheduler.set_model(model)
+    scheduler.apply(0)
+
+
 def _fit_without_adaste(_: Context) -> None:
     model = _model(quantizer="ste_sign")
     model.compile("sgd", "mse")
@@ -207,7 +215,8 @@ CATALOGUE = [
          r"Cosine: `steps` must be an integer >= 1, got 2.5 of type float"),
     Case("schedule-unknown-name", 'schedules.get("exp")',
          lambda c: schedules.get("exp"), ValueError,
-         r"`schedule` must be one of 'geometric', 'constant', 'linear', 'cosine', 'exponential'"),
+         r"`schedule` must be one of 'official', 'geometric', 'constant', 'linear', 'cosine', "
+         r"'exponential'"),
     Case("schedule-negative-index", "schedules.Geometric()(-1)",
          lambda c: schedules.Geometric()(-1), ValueError,
          r"`index` must be a finite real number >= 0, got -1"),
@@ -221,6 +230,14 @@ CATALOGUE = [
     Case("scheduler-verbose-negative", "RelaxationScheduler(verbose=-1)",
          lambda c: RelaxationScheduler(verbose=-1), ValueError,
          r"`verbose` must be an integer >= 0, got -1"),
+    Case("scheduler-epochs-with-schedule", 'RelaxationScheduler("official", epochs=10)',
+         lambda c: RelaxationScheduler("official", epochs=10), ValueError,
+         r"`epochs` sets the length of the default schedule and is not used with a `schedule`"),
+    Case("scheduler-default-without-epochs", "RelaxationScheduler().apply(0) in a custom loop",
+         lambda c: _apply_default_by_hand(), ValueError,
+         r"the default schedule runs the relaxation path within the run's epochs, and this "
+         r"run's are not known. Fix: in a custom training loop pass them, "
+         r"RelaxationScheduler\(epochs=N\)"),
     Case("scheduler-without-adaste", "fit(callbacks=[RelaxationScheduler()]) on a model "
          "without AdaSTE", _fit_without_adaste, ValueError,
          r"RelaxationScheduler: the model '.*' has no AdaSTE quantizer"),

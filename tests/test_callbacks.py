@@ -1,6 +1,7 @@
 """RelaxationScheduler in real `fit` runs: values, logs, nested models, resume, tracing."""
 
 import glob
+import warnings
 import math
 
 import larq as lq
@@ -38,15 +39,61 @@ def _official(beta0, epoch, alpha=0.01, rate=1.05):
     return min(beta0 * rate ** (epoch + 1), 1 / alpha)
 
 
-def test_default_is_the_official_schedule_and_beta_is_in_history():
+def test_default_is_the_official_path_within_the_fit_and_beta_is_in_history():
     x, y = _data()
     model = _model(beta=0.02)
-    history = model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
-                        callbacks=[RelaxationScheduler()])
-    np.testing.assert_allclose(history.history["beta"], [_official(0.02, e) for e in range(4)],
-                               rtol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the path is completed: no warning
+        history = model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
+                            callbacks=[RelaxationScheduler()])
+    # 4 epochs stand for the official 500: epoch e is official epoch 125 e
+    expected = [_official(0.02, 125 * e) for e in range(4)]
+    np.testing.assert_allclose(history.history["beta"], expected, rtol=1e-6)
+    assert expected[0] < 1 and expected[-1] == 100.0
     for q in find_adaste_quantizers(model):
-        assert q.beta_variable.numpy() == pytest.approx(_official(0.02, 3), rel=1e-6)
+        assert q.beta_variable.numpy() == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("epochs", [5, 50, 500])
+def test_the_default_path_is_the_same_at_the_same_fraction_of_any_run(epochs):
+    scheduler = RelaxationScheduler(epochs=epochs)
+    fractions = np.linspace(0.0, 0.36, 10)
+    betas = [scheduler.schedule(f * epochs, initial_beta=0.01, alpha=0.01) for f in fractions]
+    official = [_official(0.01, f * 500) for f in fractions]
+    np.testing.assert_allclose(betas, official, rtol=1e-9)
+    assert scheduler.schedule(0.38 * epochs, initial_beta=0.01, alpha=0.01) == 100.0
+
+
+def test_the_official_rate_is_available_by_name():
+    history = _model().fit(*_data(), batch_size=BATCH, epochs=2, verbose=0,
+                           callbacks=[RelaxationScheduler("official")])
+    np.testing.assert_allclose(history.history["beta"], [_official(0.01, e) for e in range(2)],
+                               rtol=1e-6)
+
+
+def test_a_run_that_ends_short_of_the_binary_regime_warns_once_with_the_final_beta():
+    with pytest.warns(UserWarning, match=r"beta=0\.5 .*short of 1/alpha=100") as record:
+        _model().fit(*_data(), batch_size=BATCH, epochs=2, verbose=0,
+                     callbacks=[RelaxationScheduler(schedules.Constant(0.5))])
+    assert sum("RelaxationScheduler" in str(w.message) for w in record) == 1
+
+
+def test_a_custom_loop_needs_the_epochs_of_the_default_path():
+    model = _model()
+    scheduler = RelaxationScheduler()
+    scheduler.set_model(model)
+    with pytest.raises(ValueError, match=r"RelaxationScheduler\(epochs=N\)"):
+        scheduler.apply(0)
+    scheduler = RelaxationScheduler(epochs=10)
+    scheduler.set_model(model)
+    assert set(scheduler.apply(9).values()) == {100.0}
+    with pytest.raises(ValueError, match="epochs"):
+        RelaxationScheduler("official", epochs=10)
+
+
+def test_verbose_takes_a_bool_as_keras_callbacks_do():
+    assert RelaxationScheduler(verbose=True).verbose == 1
+    assert RelaxationScheduler(verbose=False).verbose == 0
 
 
 def test_each_quantizer_starts_from_its_own_beta():
@@ -79,10 +126,11 @@ def test_batch_frequency_indexes_by_fractional_epoch():
 
 
 def test_batch_frequency_follows_the_per_epoch_schedule():
-    # The default schedule in batch mode agrees with epoch mode at every epoch start and grows
+    # The official schedule in batch mode agrees with epoch mode at every epoch start and grows
     # smoothly in between: not 1.05 per step.
     model = _model()
-    seen, history = _betas_per_step(model, RelaxationScheduler(update_freq="batch"), _data(),
+    seen, history = _betas_per_step(model, RelaxationScheduler("official", update_freq="batch"),
+                                    _data(),
                                     epochs=3, batch_size=BATCH)
     np.testing.assert_allclose(seen[::4], [_official(0.01, e) for e in range(3)], rtol=1e-6)
     np.testing.assert_allclose(seen, [_official(0.01, e + b / 4) for e in range(3)
@@ -219,7 +267,8 @@ def test_tensorboard_receives_beta(tmp_path):
     x, y = _data()
     logdir = str(tmp_path / "tb")
     _model().fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
-                 callbacks=[RelaxationScheduler(), tf.keras.callbacks.TensorBoard(logdir)])
+                 callbacks=[RelaxationScheduler("official"),
+                            tf.keras.callbacks.TensorBoard(logdir)])
     values = []
     for path in glob.glob(f"{logdir}/train/events.out.tfevents.*"):
         for record in tf.data.TFRecordDataset(path):
@@ -256,7 +305,7 @@ def test_quantizers_made_in_build_are_found_and_scheduled():
                   tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     assert find_adaste_quantizers(model) == []  # not built yet
     history = model.fit(*_data(), batch_size=BATCH, epochs=3, verbose=0,
-                        callbacks=[RelaxationScheduler()])
+                        callbacks=[RelaxationScheduler("official")])
     np.testing.assert_allclose(history.history["beta"], [_official(0.02, e) for e in range(3)],
                                rtol=1e-6)
     (quantizer,) = find_adaste_quantizers(model)
@@ -268,7 +317,7 @@ def test_scheduler_driven_by_hand_in_a_custom_loop():
     uncompiled = tf.keras.Sequential([tf.keras.layers.InputLayer((8,)),
                                       lq.layers.QuantDense(3, kernel_quantizer="adaste")])
     for m in (model, uncompiled):
-        scheduler = RelaxationScheduler(update_freq="batch")
+        scheduler = RelaxationScheduler("official", update_freq="batch")
         scheduler.set_model(m)
         scheduler.on_epoch_begin(0)
         scheduler.on_train_batch_begin(0)  # no params, no optimizer: epoch 0 start
