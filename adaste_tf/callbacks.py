@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 from collections.abc import Callable
 
 import larq as lq
@@ -16,6 +17,11 @@ from adaste_tf.quantizers import AdaSTE
 __all__ = ["RelaxationScheduler", "find_adaste_quantizers", "check_optimizer"]
 
 UPDATE_FREQUENCIES = ("epoch", "batch")
+
+# The scheduler of each running fit, keyed by the History object Keras makes for every fit
+# (`model.history`, set before any callback's on_train_begin): two schedulers in one fit would
+# overwrite each other's beta at every epoch, the last one silently winning.
+_SCHEDULER_OF_FIT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def find_adaste_quantizers(model: tf.Module) -> list[AdaSTE]:
@@ -249,6 +255,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             >>> list(scheduler.apply(0).values())
             [0.5]
         """
+        index = validation.real("index", index, minimum=0.0, owner="RelaxationScheduler.apply")
         if self.model is None:
             raise ValueError("RelaxationScheduler.apply: a model must be set first: call "
                              "set_model(model).")
@@ -273,6 +280,15 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     # -- Keras hooks ---------------------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
+        fit = getattr(self.model, "history", None)
+        if isinstance(fit, tf.keras.callbacks.History):
+            other = _SCHEDULER_OF_FIT.setdefault(fit, self)
+            if other is not self:
+                raise ValueError(
+                    "RelaxationScheduler: this fit has two RelaxationScheduler callbacks; each "
+                    "would set every AdaSTE quantizer's beta at every epoch and the last one in "
+                    "the list would silently win. Fix: pass one RelaxationScheduler in "
+                    "callbacks=[...].")
         if self._given_schedule is None:
             params = getattr(self, "params", None) or {}
             self._run_epochs = params.get("epochs") or self.epochs

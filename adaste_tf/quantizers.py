@@ -10,10 +10,12 @@ layer = lq.layers.QuantDense(64, kernel_quantizer=adaste_tf.quantizers.AdaSTE(be
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 
 import larq as lq
 import tensorflow as tf
+from larq.quantized_variable import QuantizedVariable
 
 from adaste_tf import ops, validation
 from adaste_tf.registration import register
@@ -118,24 +120,25 @@ def _sum_over_replicas(dy: tf.Tensor) -> tf.Tensor:
     return context.all_reduce(tf.distribute.ReduceOp.SUM, dy)
 
 
-def _is_weight(x) -> bool:
-    """Whether `x` is a (cast) read of a variable, a weight, rather than an activation.
+def _is_weight(x, from_quantized_variable: bool = False) -> bool:
+    """Whether `x` is a weight (a variable, or a (cast) read of one) rather than an activation.
 
-    Only a weight's gradient is summed over replicas (by the optimizer), so only there may the
-    scale come from the summed gradient. An activation's gradient is per example, and the last
-    batch may be split unevenly over replicas, where an all-reduce fails on the shapes. Eager
-    tensors carry no graph to inspect; they count as weights, so `sync_replicas` decides
-    (tf.distribute and Keras run steps as `tf.function`s, where this check applies).
+    A weight gets AdaSTE's rule; an activation gets the relaxation's derivative at beta = 0
+    (`docs/method.md`, "Activations"). Only a weight's gradient is summed over replicas (by the
+    optimizer), so only there may the scale come from the summed gradient; an activation's
+    gradient is per example. In a graph the read of a variable tells; an eager tensor carries no
+    graph, so there it is a weight only when larq's `QuantizedVariable` handed it over (the
+    quantizer's caller, `from_quantized_variable`).
 
     Example:
-        >>> _is_weight(tf.Variable([1.0]))
-        True
+        >>> _is_weight(tf.Variable([1.0])), _is_weight(tf.constant([1.0]))
+        (True, False)
     """
-    if isinstance(x, tf.Variable):
+    if from_quantized_variable or isinstance(x, tf.Variable):
         return True
     op = getattr(x, "op", None)  # EagerTensor.op raises AttributeError
     if op is None:
-        return True
+        return False
     for _ in range(8):  # a short chain suffices; the bound only guards against odd graphs
         if op.type in _READ_OPS:
             return True
@@ -154,6 +157,7 @@ def adaste_sign(
     sync_replicas: bool = False,
     flip_reach: float = ops.DEFAULT_FLIP_REACH,
     record: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], None] | None = None,
+    activation: bool = False,
 ) -> tf.Tensor:
     """`sign(x)` forward (0 maps to +1), AdaSTE backward: `dL/dx = scale(x, dy) * dy`.
 
@@ -168,6 +172,9 @@ def adaste_sign(
             under `tf.distribute`; see `_sum_over_replicas`).
         flip_reach: the perturbation bound of the `"bounded"` variant.
         record: called in the backward as `record(x, dy, scale)` (the quantizer's diagnostics).
+        activation: `x` is an activation, not a latent weight: the backward is the derivative
+            of the relaxed sign at beta = 0, `dy` where `|x| <= 1` and 0 elsewhere (larq's
+            `ste_sign`), whatever beta and the variant (`docs/method.md`, "Activations").
 
     Example:
         >>> x = tf.Variable([0.5, -2.0])
@@ -181,12 +188,20 @@ def adaste_sign(
     @tf.custom_gradient
     def _call(x):
         def grad(dy):
+            if activation:
+                inside = tf.abs(x) <= 1.0
+                if record is not None:
+                    record(x, dy, tf.cast(inside, dy.dtype))
+                return tf.where(inside, dy, tf.zeros_like(dy))
             total = _sum_over_replicas(dy) if sync_replicas else dy
-            gradient = _COMPILED_GRADIENT(x, dy, total, variant, alpha, beta, max_scale,
-                                          flip_reach)
+            # The constants as tensors of the compute dtype: the compiled functions would
+            # otherwise take Python floats as float32 tensors, rounding them for float64.
+            dtype = tf.float64 if x.dtype == tf.float64 else tf.float32
+            constants = [tf.constant(v, dtype) for v in (alpha, max_scale, flip_reach)]
+            a, m, reach = constants
+            gradient = _COMPILED_GRADIENT(x, dy, total, variant, a, beta, m, reach)
             if record is not None:
-                record(x, total, _COMPILED_SCALE(x, total, variant, alpha, beta, max_scale,
-                                                 flip_reach))
+                record(x, total, _COMPILED_SCALE(x, total, variant, a, beta, m, reach))
             return gradient
 
         return ops.sign(x), grad
@@ -231,8 +246,14 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
     computed from the gradient summed over the replicas, so data-parallel training gives the
     single-device result: a replica's gradient alone can have another sign than the total.
     Activations (`input_quantizer`) are never summed, whatever `sync_replicas` says: their
-    gradients are per example. The quantizer tells them apart by whether its input is a read of
-    a variable (see `_is_weight`).
+    gradients are per example.
+
+    As an activation quantizer (`input_quantizer="adaste"`) the backward is the relaxation's
+    derivative at beta = 0, `dy` where `|x| <= 1` and 0 elsewhere, the same as larq's
+    `ste_sign`, at every beta and for every variant: an activation has no latent weight for the
+    adaptive rule's steps to accumulate in, and annealing its relaxation would close the window
+    through which the layers below learn (`docs/method.md`, "Activations"). The quantizer tells
+    weights from activations by whether its input is a variable's read (see `_is_weight`).
 
     `metrics=["diagnostics"]` logs `DIAGNOSTICS` (the fraction of weights in each case of the
     backward, the mean inward and outward scale, the fraction near zero) as
@@ -338,7 +359,16 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
         values = diagnostics(theta, dy, scale, self.alpha, self.beta_variable)
         self._diagnostic_values.assign(tf.concat([values, [1.0]], axis=0))
 
+    def __call__(self, inputs, *args, **kwargs):
+        # larq's QuantizedVariable quantizes a kernel by calling its quantizer on the latent
+        # weight's value: in eager mode, where that tensor carries no graph, the caller tells a
+        # weight from an activation (`_is_weight`).
+        caller = sys._getframe(1).f_locals.get("self")
+        self._called_by_kernel = isinstance(caller, QuantizedVariable)
+        return super().__call__(inputs, *args, **kwargs)
+
     def call(self, inputs):
+        weight = _is_weight(inputs, getattr(self, "_called_by_kernel", False))
         if self._diagnosing:
             values = tf.convert_to_tensor(self._diagnostic_values)
             for i, metric in enumerate(self._diagnostic_metrics):
@@ -349,9 +379,10 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
             alpha=self.alpha,
             max_scale=self.max_scale,
             variant=self.variant,
-            sync_replicas=self.sync_replicas and _is_weight(inputs),
+            sync_replicas=self.sync_replicas and weight,
             flip_reach=self.flip_reach,
             record=self._record if self._diagnosing else None,
+            activation=not weight,
         )
         return super().call(outputs)
 

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from typing import Any
@@ -124,7 +125,11 @@ class Geometric(BetaSchedule):
     def beta_at(self, index, initial_beta, alpha):
         start = initial_beta if self.initial is None else self.initial
         cap = 1.0 / alpha if self.maximum is None else self.maximum
-        if start == 0.0 or cap == 0.0:
+        if start <= 0.0:
+            raise ValueError(f"{self!r}: a geometric path from beta=0 stays at 0, got start "
+                             f"beta={start!r}. Fix: give the quantizer a beta > 0 (AdaSTE's "
+                             f"default is 0.01), set `initial`, or use Linear.")
+        if cap == 0.0:
             return 0.0
         # In logs, so that rate ** index cannot overflow on long runs.
         log_beta = math.log(start) + (index * self.time_scale + 1) * math.log(self.rate)
@@ -297,10 +302,33 @@ def get(identifier: BetaSchedule | str | dict | Callable[[int], float] | None) -
             raise ValueError(f"`schedule` config {identifier!r} is not a beta schedule.")
         return schedule
     if callable(identifier):
+        _check_one_argument(identifier)
         return _FunctionSchedule(identifier)
     raise TypeError(
         f"`schedule` must be a BetaSchedule, a name, a config dict, a callable index -> beta or "
         f"None, got {identifier!r} of type {type(identifier).__name__}.")
+
+
+def _check_one_argument(fn: Callable) -> None:
+    """A schedule is called as `fn(epoch)`: refuse a function that needs more arguments, such
+    as a Keras `LearningRateScheduler` function `(epoch, lr)`, where it is given, not at the
+    first epoch."""
+    try:
+        parameters = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # builtins without a signature: called as they are
+        return
+    required = [p for p in parameters if p.default is p.empty
+                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    accepts_one = required or any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD,
+                                             p.VAR_POSITIONAL) for p in parameters)
+    if len(required) > 1 or not accepts_one:
+        raise TypeError(
+            f"`schedule` {getattr(fn, '__name__', fn)!r} takes {len(required)} required "
+            f"arguments; a beta schedule must be a callable of one argument, the epoch "
+            f"(fractional with update_freq='batch'), returning beta. A schedule is a pure "
+            f"function of the epoch (so a resumed run gets the same betas): unlike Keras's "
+            f"LearningRateScheduler it is not given the current value. Fix: "
+            f"lambda epoch: ...")
 
 
 def serialize(schedule: BetaSchedule) -> dict[str, Any]:

@@ -67,11 +67,29 @@ def _fit_with(schedule) -> None:
 
 
 def _apply_default_by_hand():
-    scheduler = RelaxationScheduler()
+    _apply_by_hand(0, RelaxationScheduler())
+
+
+def _apply_by_hand(index, scheduler=None):
+    scheduler = scheduler or RelaxationScheduler(epochs=5)
     model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste")])
     model.build((None, 3))
     scheduler.set_model(model)
-    scheduler.apply(0)
+    scheduler.apply(index)
+
+
+def _fit_with_two_schedulers():
+    model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste")])
+    model.compile("adam", "mse")
+    model.fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0,
+              callbacks=[RelaxationScheduler(), RelaxationScheduler()])
+
+
+def _fit_from_zero_beta():
+    model = tf.keras.Sequential([
+        lq.layers.QuantDense(2, kernel_quantizer=adaste_tf.quantizers.AdaSTE(beta=0.0))])
+    model.compile("adam", "mse")
+    model.fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0, callbacks=[RelaxationScheduler()])
 
 
 def _fit_without_adaste(_: Context) -> None:
@@ -238,6 +256,18 @@ CATALOGUE = [
          r"the default schedule runs the relaxation path within the run's epochs, and this "
          r"run's are not known. Fix: in a custom training loop pass them, "
          r"RelaxationScheduler\(epochs=N\)"),
+    Case("scheduler-apply-string", 'scheduler.apply("1")',
+         lambda c: _apply_by_hand("1"), TypeError,
+         r"RelaxationScheduler.apply: `index` must be a finite real number >= 0, got '1'"),
+    Case("scheduler-two-in-one-fit", "fit(callbacks=[RelaxationScheduler(), "
+         "RelaxationScheduler()])", lambda c: _fit_with_two_schedulers(), ValueError,
+         r"this fit has two RelaxationScheduler callbacks.* Fix: pass one"),
+    Case("scheduler-lr-style-function", "RelaxationScheduler(lambda epoch, beta: beta * 1.1)",
+         lambda c: RelaxationScheduler(lambda epoch, beta: beta * 1.1), TypeError,
+         r"takes 2 required arguments; a beta schedule must be a callable of one argument"),
+    Case("schedule-geometric-from-zero", "fit with AdaSTE(beta=0) and RelaxationScheduler()",
+         lambda c: _fit_from_zero_beta(), ValueError,
+         r"a geometric path from beta=0 stays at 0.* Fix: give the quantizer a beta > 0"),
     Case("scheduler-without-adaste", "fit(callbacks=[RelaxationScheduler()]) on a model "
          "without AdaSTE", _fit_without_adaste, ValueError,
          r"RelaxationScheduler: the model '.*' has no AdaSTE quantizer"),

@@ -150,6 +150,26 @@ def test_a_kernel_read_in_a_train_step_is_a_variable_read(policy):
         f" for a variable read: AdaSTE would all-reduce per-example gradients.")
 
 
+def test_larq_quantizes_a_kernel_by_calling_its_quantizer_from_the_quantized_variable():
+    # AdaSTE.__call__ reads its caller's `self` to tell a kernel from an activation in eager
+    # mode (quantizers._is_weight), where the tensors carry no graph.
+    from adaste_tf.quantizers import AdaSTE
+
+    seen = {}
+
+    class Spy(AdaSTE):
+        def call(self, inputs):
+            seen[self.name] = self._called_by_kernel
+            return super().call(inputs)
+
+    layer = lq.layers.QuantDense(2, kernel_quantizer=Spy(name="kernel_q"),
+                                 input_quantizer=Spy(name="input_q"))
+    layer(tf.ones((1, 3)))  # eager
+    assert seen == {"kernel_q": True, "input_q": False}, (
+        f"in eager mode larq's QuantizedVariable no longer calls its quantizer directly "
+        f"({seen}): AdaSTE would give kernels the activation rule (adaste_tf.quantizers).")
+
+
 def test_is_weight_inside_a_tf_function():
     variable = tf.Variable(tf.ones((3, 2)))
     got = []

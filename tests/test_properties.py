@@ -32,14 +32,16 @@ from hypothesis.extra import numpy as hnp
 import oracle
 from adaste_tf.quantizers import adaste_sign
 
-DTYPES = {"float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16}
-EPS = {"float32": 2.0 ** -23, "float16": 2.0 ** -10, "bfloat16": 2.0 ** -7}
-MAX = {"float32": 3.4e38, "float16": 65504.0, "bfloat16": 3.38e38}
+DTYPES = {"float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16,
+          "float64": tf.float64}
+EPS = {"float32": 2.0 ** -23, "float16": 2.0 ** -10, "bfloat16": 2.0 ** -7, "float64": 2.0 ** -52}
+MAX = {"float32": 3.4e38, "float16": 65504.0, "bfloat16": 3.38e38, "float64": 1.79e308}
 # Spacing of the subnormals: the absolute rounding of a tiny gradient.
-TINY = {"float32": 2.0 ** -149, "float16": 2.0 ** -24, "bfloat16": 2.0 ** -133}
+TINY = {"float32": 2.0 ** -149, "float16": 2.0 ** -24, "bfloat16": 2.0 ** -133,
+        "float64": 2.0 ** -1074}
 NORMAL32 = np.finfo(np.float32).tiny  # below this, float32 values are flushed to zero
 SIZE = 64  # (theta, dy) pairs per example
-VARIANTS = ("paper", "official")
+VARIANTS = ("bounded", "paper", "official")
 
 # Derandomized: CI sees the same examples on every run (no flaky failures); no example database.
 SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
@@ -66,7 +68,9 @@ def exact(values) -> st.SearchStrategy[float]:
 def cases(draw, dtype_name: str):
     """(theta, dy, alpha, beta, max_scale) with theta and dy already rounded to the dtype."""
     alpha = draw(st.floats(1e-4, 1.0))
-    beta = draw(st.one_of(st.just(0.0), st.floats(0.0, 5.0), st.floats(0.0, 1.5 / alpha)))
+    # beta as the float32 it is stored in (the quantizer's variable), whatever the dtype
+    beta = float(F32(draw(st.one_of(st.just(0.0), st.floats(0.0, 5.0),
+                                    st.floats(0.0, 1.5 / alpha)))))
     max_scale = draw(st.floats(0.05, 10.0))
     limit = min(MAX[dtype_name], 1e30)
     # theta: near the regime boundaries (|theta| ~ 1 - alpha*beta, ~0) and anywhere finite.
@@ -105,11 +109,13 @@ def _gradient(theta, dy, dtype_name, alpha, beta, max_scale, variant) -> np.ndar
     return tf.cast(grad, tf.float64).numpy()
 
 
-def _regimes(theta, dy, alpha, beta):
-    """inward, saturated and k as the code decides them (float32, sign(0) = +1)."""
-    t, g = theta.astype(F32), dy.astype(F32)
-    k = F32(1.0) - F32(alpha) * F32(beta)
-    sign = np.where(t >= 0, F32(1), F32(-1))
+def _regimes(theta, dy, alpha, beta, dtype_name="float32"):
+    """inward, saturated and k as the code decides them (in float32, or float64 for float64
+    inputs; sign(0) = +1)."""
+    compute = np.float64 if dtype_name == "float64" else F32
+    t, g = theta.astype(compute), dy.astype(compute)
+    k = compute(1.0) - compute(alpha) * compute(F32(beta))
+    sign = np.where(t >= 0, compute(1), compute(-1))
     inward = sign * g > 0
     saturated = ~((k > 0) & (np.abs(t) < k))  # alpha*beta >= 1, or |theta| >= k
     return inward, saturated, k
@@ -170,6 +176,9 @@ def test_gradient_is_exactly_zero_outward_when_saturated(dtype_name, variant):
         if variant == "paper":
             inward, saturated, _ = _regimes(theta, dy, alpha, beta)
             zero = ~inward & saturated
+        elif variant == "bounded":  # outward steps stop at |theta| = 1, at every beta
+            inward, _, _ = _regimes(theta, dy, alpha, beta)
+            zero = ~inward & (np.abs(theta.astype(np.float64)) >= 1.0)
         else:
             zero = _official_zero(theta, dy, alpha, beta, max_scale)
         zero &= _sign_decidable(theta, dy)
@@ -192,6 +201,9 @@ def test_gradient_is_bounded(dtype_name, variant):
         if variant == "paper":
             inward_bound = max_scale * size
             outward_bound = size / (1.0 + beta)
+        elif variant == "bounded":  # in units of the slope: flips up to (1+beta) max_scale
+            inward_bound = max((1.0 + beta) * max_scale, 1.0) * size
+            outward_bound = size
         else:
             # Behind the gates (|dy| <= 1e-3 or theta ~ 0) the official rule uses its default
             # scale: 1/(1+beta), or 1 once alpha*beta >= 1.
@@ -217,7 +229,7 @@ def test_gradient_is_odd_under_negation(dtype_name, variant):
         grad, mirrored = both[:len(theta)], both[len(theta):]
         compared = (theta != 0) & _sign_decidable(theta, dy)
         if variant == "official":  # its linear-zone inward numerator is not symmetric
-            inward, saturated, _ = _regimes(theta, dy, alpha, beta)
+            inward, saturated, _ = _regimes(theta, dy, alpha, beta, dtype_name)
             compared &= ~(inward & ~saturated)
         np.testing.assert_array_equal(mirrored[compared], -grad[compared])
 

@@ -2,6 +2,7 @@
 validation, serialization, parity with ste_sign."""
 
 import contextlib
+import re
 import inspect
 import io
 
@@ -324,3 +325,81 @@ def test_bop_may_train_other_kernels_beside_adaste():
     # Bop trained the ste_sign kernel (Bop writes +-1), Adam the AdaSTE kernel (latent values)
     assert set(np.unique(np.abs(model.layers[-1].kernel.numpy()))) == {1.0}
     assert len(np.unique(np.abs(model.layers[1].kernel.numpy()))) > 2
+
+
+@pytest.mark.parametrize("variant", quantizers.VARIANTS)
+def test_as_an_activation_quantizer_the_backward_is_ste_signs(variant, execution_mode, rng):
+    # docs/method.md, "Activations": the relaxation's derivative at beta = 0, at every beta.
+    x = tf.constant(rng.uniform(-2.0, 2.0, size=(16, 6)).astype(np.float32))
+    x = tf.tensor_scatter_nd_update(x, [[0, 0], [0, 1], [0, 2]], [1.0, -1.0, 0.0])
+    r = tf.constant(rng.normal(size=(16, 5)).astype(np.float32))
+    q = AdaSTE(variant=variant)
+    q.beta_variable.assign(50.0)
+    layers = [lq.layers.QuantDense(5, kernel_quantizer="ste_sign", input_quantizer=iq,
+                                   use_bias=False) for iq in (q, "ste_sign")]
+    for layer in layers:
+        layer.build(x.shape)
+    layers[1].kernel.assign(layers[0].kernel)
+
+    def input_gradient(x, r):
+        grads = []
+        for layer in layers:
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(layer(x) * r)
+            grads.append(tape.gradient(loss, x))
+        return grads
+
+    adaste, ste = run_in_mode(input_gradient, execution_mode)(x, r)
+    np.testing.assert_array_equal(adaste.numpy(), ste.numpy())
+    assert np.count_nonzero(adaste.numpy()) > 0
+
+
+def test_adaste_sign_on_an_activation_ignores_beta_and_the_variant():
+    x = tf.constant([-2.0, -1.0, -1e-4, 0.0, 0.5, 1.0, 1.5])
+    for variant in quantizers.VARIANTS:
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = quantizers.adaste_sign(x, beta=80.0, variant=variant, activation=True)
+        np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0, 1, 1, 1, 1, 1, 0])
+
+
+def _readers_of_the_kernel_gradient(kernel_quantizer) -> list[str]:
+    """The instructions of a jit-compiled Adam step (XLA's optimized HLO) that read the dot
+    producing the 64x48 kernel's gradient, each as its output shape."""
+    model = tf.keras.Sequential([
+        tf.keras.Input((64,)),
+        lq.layers.QuantDense(48, kernel_quantizer=kernel_quantizer, use_bias=False),
+        tf.keras.layers.Dense(3)])
+    optimizer = tf.keras.optimizers.legacy.Adam(1e-3)
+    x, y = tf.ones((16, 64)), tf.ones((16, 3))
+
+    @tf.function(jit_compile=True)
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((model(x) - y) ** 2)
+        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
+                                      model.trainable_variables))
+        return loss
+
+    step(x, y)
+    hlo = step.experimental_get_compiler_ir(x, y)(stage="optimized_hlo")
+    entry = hlo[hlo.index("\nENTRY"):].splitlines()
+    (dot,) = [line.split("=")[0].strip() for line in entry
+              if " dot(" in line and line.split("=", 1)[1].strip().startswith("f32[64,48]")]
+    pattern = re.compile(r"[(,]\s*" + re.escape(dot) + r"[,)]")
+    return [line.split("=", 1)[1].split()[0] for line in entry if pattern.search(line)]
+
+
+@pytest.mark.parametrize("variant", quantizers.VARIANTS)
+def test_the_compiled_step_computes_the_scaled_gradient_once(variant):
+    # docs/performance.md: the rule is evaluated in one fusion whose output the optimizer's
+    # updates read, not inside each of them (ste_sign's mask is, but costs nothing).
+    readers = _readers_of_the_kernel_gradient(AdaSTE(variant=variant))
+    gradient = [shape for shape in readers if shape.startswith("f32[64,48]")]
+    assert len(gradient) == 1, readers
+    if variant == "bounded":  # and once more for its sum of squares, to 1/64 of the size
+        assert sorted(readers) == sorted(["f32[64,48]{1,0}", "f32[48]{0}"]), readers
+    else:
+        assert len(readers) == 1, readers
+    assert len(_readers_of_the_kernel_gradient("ste_sign")) == 2  # Adam's m and v updates

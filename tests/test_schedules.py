@@ -26,7 +26,20 @@ def test_geometric_rate_initial_and_cap_are_configurable():
 
 def test_long_runs_do_not_overflow():
     assert schedules.Geometric(rate=10.0)(10**9, initial_beta=0.01, alpha=0.01) == 100.0
-    assert schedules.Geometric()(5, initial_beta=0.0, alpha=0.01) == 0.0
+
+
+def test_a_geometric_path_from_zero_is_refused_not_held_at_zero():
+    with pytest.raises(ValueError, match="a geometric path from beta=0 stays at 0"):
+        schedules.Geometric()(5, initial_beta=0.0, alpha=0.01)
+    assert schedules.Geometric(initial=0.02)(0, initial_beta=0.0, alpha=0.01) == pytest.approx(
+        0.02 * 1.05)
+
+
+def test_a_two_argument_function_is_refused_where_it_is_given():
+    with pytest.raises(TypeError, match="must be a callable of one argument, the epoch"):
+        schedules.get(lambda epoch, beta: beta * 1.1)
+    schedules.get(lambda epoch, scale=2.0: scale * epoch)  # defaults are fine
+    schedules.get(abs)  # builtins without a signature are called as they are
 
 
 def test_constant_linear_cosine():
