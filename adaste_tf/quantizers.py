@@ -47,10 +47,12 @@ NEAR_ZERO = 1e-3
 
 # Version of the config that `AdaSTE.get_config` writes (key `_config_version`; a config without
 # it is version 1). Version 2 added `flip_reach` and the "bounded" variant; a version-1 config
-# names its variant, so it loads with the rule it was saved with. `from_config` reads this
+# names its variant, so it loads with the rule it was saved with. Version 3 added
+# `current_beta`, the value of the beta variable, which an h5 file keeps only in the config
+# (beta is not among the layer's weights); without it a quantizer starts at `beta`. `from_config` reads this
 # version and older ones and rejects newer ones: a newer adaste_tf may have changed what a key
 # means, and silently training with another backward is worse than failing to load.
-CONFIG_VERSION = 2
+CONFIG_VERSION = 3
 
 # Ops between a variable and the tensor a kernel quantizer receives: larq passes the read of the
 # latent weight (ReadVariableOp); MirroredStrategy can add an Identity, a mixed policy a Cast.
@@ -239,8 +241,9 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
     an optimizer's `learning_rate`, `quantizer.beta` reads (and assigning it sets) the current
     value; `initial_beta` is the constructor's value, the one `get_config` stores and the
     schedules start from. The variable is hidden from the layer's weights (as larq does for its
-    metrics), so `count_params`, `get_weights` and h5 files are the same as with `ste_sign`; a
-    `.keras` file or a checkpoint keeps its current value.
+    metrics), so `count_params`, `get_weights` and h5 weight lists are the same as with
+    `ste_sign`; `.keras`, h5 and SavedModel files and checkpoints keep its current value (h5
+    through the config's `current_beta`), so a resumed run continues the path.
 
     Under `tf.distribute` (`sync_replicas=True`) the scale of a weight (`kernel_quantizer`) is
     computed from the gradient summed over the replicas, so data-parallel training gives the
@@ -408,6 +411,7 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
             "flip_reach": self.flip_reach,
             "sync_replicas": self.sync_replicas,
             "metrics": None if self._custom_metrics is None else list(self._custom_metrics),
+            "current_beta": self.beta,
             "_config_version": CONFIG_VERSION,
         }
 
@@ -424,4 +428,8 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
                 f"{cls.__name__}.from_config: this config has `_config_version`={version}, written "
                 f"by a newer adaste_tf; this adaste_tf reads versions <= {CONFIG_VERSION}. "
                 f"Upgrade adaste_tf (pip install -U adaste_tf) to load the model.")
-        return super().from_config(config)
+        current = config.pop("current_beta", None)
+        quantizer = super().from_config(config)
+        if current is not None:
+            quantizer.beta = current
+        return quantizer

@@ -27,8 +27,6 @@ model and instruction sets.
 
 import argparse
 import json
-import os
-import platform
 import time
 from pathlib import Path
 
@@ -36,7 +34,7 @@ import adaste_tf  # noqa: F401  (selects legacy Keras first)
 import numpy as np
 import tensorflow as tf
 from adaste_tf.quantizers import AdaSTE
-from adaste_tf.zoo import models, plots
+from adaste_tf.zoo import machine, models, plots
 
 NETWORKS = ("mlp_official", "mlp", "vgg16", "resnet18", "mlp_binact")
 ESTIMATORS = ("ste_sign+weight_clip", "ste_sign", "adaste:bounded", "adaste:paper",
@@ -70,25 +68,6 @@ def batches(network: str, batch_size: int) -> tf.data.Dataset:
     x = rng.random((batch_size * 4, *shape), dtype=np.float32)
     y = rng.integers(0, 10, len(x))
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch_size).cache().repeat()
-
-
-def cpu() -> dict:
-    """The CPU's model name and its SIMD instruction sets, as the OS reports them."""
-    info = {"machine": platform.machine(), "model": platform.processor() or "unknown",
-            "cores": len(os.sched_getaffinity(0)), "isa": []}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return info
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name":
-            info["model"] = value.strip()
-        elif key.strip() == "flags":
-            flags = set(value.split())
-            info["isa"] = sorted(f for f in flags if f.startswith(("avx", "sse4", "fma", "amx")))
-            break
-    return info
 
 
 def main():
@@ -125,7 +104,8 @@ def main():
                 float(step(iterator)["loss"])
                 times.append(time.perf_counter() - begin)
 
-    report = {"args": vars(args), "cpu": cpu(), "tensorflow": tf.__version__, "results": []}
+    report = {"args": vars(args), "cpu": machine.cpu(), "tensorflow": tf.__version__,
+              "results": []}
     for (network, jit, estimator), (_, _, times) in runs.items():
         baseline = np.median(runs[(network, jit, BASELINE)][2])
         report["results"].append({
@@ -136,8 +116,7 @@ def main():
     for row in report["results"]:
         print(f"{row['network']:<13} jit {row['jit']:<3} {row['estimator']:<21} "
               f"{row['median_step_ms']:8.2f} ms  x{row['ratio']:.3f}")
-    print(f"CPU: {report['cpu']['model']}, {report['cpu']['cores']} cores, "
-          f"{' '.join(report['cpu']['isa'])}; {report['wall_seconds']:.0f} s")
+    print(f"CPU: {machine.describe(report['cpu'])}; {report['wall_seconds']:.0f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

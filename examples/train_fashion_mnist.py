@@ -15,36 +15,25 @@ determinism); another CPU can print other ones (README, "Set-up").
 
 import argparse
 import json
-import os
-import platform
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras before TensorFlow loads)
 import larq as lq
 import tensorflow as tf
-from adaste_tf.zoo import train
+from adaste_tf.zoo import machine, train
 
 
 def make_deterministic() -> str:
-    """Turn on TensorFlow's op determinism; return the CPU that the results still depend on.
+    """Turn on TensorFlow's op determinism; return the machine the results still depend on.
 
     `train.train` seeds the initial weights and the data order. Op determinism makes every op
     pick a deterministic kernel, so a run repeats bit for bit on the same machine. What it cannot
     fix is the machine: oneDNN and XLA choose instruction sets (AVX2, AVX-512) and thread splits
-    by CPU, which changes float rounding, and training amplifies it.
+    by CPU, which changes float rounding, and training amplifies it. The CPU's name does not
+    say which: the description names its instruction sets.
     """
     tf.config.experimental.enable_op_determinism()
-    return f"{_cpu_name()}, {os.cpu_count()} cores"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:  # not Linux
-        pass
-    return platform.processor() or platform.machine()
+    return machine.describe()
 
 
 def main(argv=None):
@@ -84,7 +73,9 @@ def main(argv=None):
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
     print(f"seed {args.seed}, op determinism on: these accuracies repeat at every run on this "
-          f"CPU ({cpu}); another CPU can differ in the third decimal (README)")
+          f"machine; another CPU, or the same model with other instruction sets, can differ in "
+          f"the third decimal (README)")
+    print(f"CPU: {cpu}")
     print(f"models, histories and curves in {args.out}/")
     return results
 

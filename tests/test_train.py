@@ -171,6 +171,9 @@ def test_demo_runs_on_a_few_hundred_real_examples_and_repeats_exactly(tmp_path):
     result = _demo(tmp_path / "first")
     assert "step time AdaSTE / ste_sign" in result.stdout
     assert "seed 0, op determinism on: these accuracies repeat" in result.stdout
+    # the machine as its instruction sets, not only the CPU's name (which several differ under)
+    (cpu_line,) = [line for line in result.stdout.splitlines() if line.startswith("CPU: ")]
+    assert "AVX" in cpu_line and "cores" in cpu_line, cpu_line
     summary = json.loads((tmp_path / "first" / "summary.json").read_text())
     assert summary["adaste"]["test_accuracy"] > 0.3  # 10 classes: chance is 0.1
     assert (tmp_path / "first" / "adaste" / "final.keras").is_file()
