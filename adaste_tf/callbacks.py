@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 import weakref
 from collections.abc import Callable
@@ -109,8 +110,8 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     made in a `build()` are found too. At the end of each epoch the beta of the epoch's last
     step goes into the logs as `"beta"` (plus `"beta/<quantizer name>"` when they can differ), so
     `History` has it; place this callback before `tf.keras.callbacks.TensorBoard` so TensorBoard
-    sees it too (as with Keras's `LearningRateScheduler`). Training begins with
-    `check_optimizer`: AdaSTE kernels under larq's `Bop` are refused. When training ends with a
+    sees it too (as with Keras's `LearningRateScheduler`): after it, a warning says so. Training
+    begins with `check_optimizer`: AdaSTE kernels under larq's `Bop` are refused. When training ends with a
     quantizer's beta short of `1 / alpha` (a schedule that stops early, or `fit` called in
     pieces), a warning says so once, with the final beta: the relaxed weights are then not yet
     `sign(theta)`.
@@ -292,6 +293,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         if self._given_schedule is None:
             params = getattr(self, "params", None) or {}
             self._run_epochs = params.get("epochs") or self.epochs
+        self._warn_if_tensorboard_comes_first()
         self._refresh()
         check_optimizer(self.model)
 
@@ -336,6 +338,28 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         if len({(q.initial_beta, q.alpha) for q in self._quantizers}) > 1 or len(
                 set(betas.values())) > 1:
             logs.update({f"beta/{name}": value for name, value in betas.items()})
+
+    def _warn_if_tensorboard_comes_first(self) -> None:
+        # Keras's CallbackList (the caller of this hook) hands each callback the same epoch
+        # logs in list order: a TensorBoard callback before this one writes them before "beta"
+        # is in them.
+        frame = sys._getframe(1)
+        for _ in range(4):
+            if frame is None:
+                return
+            callback_list = frame.f_locals.get("self")
+            if isinstance(callback_list, tf.keras.callbacks.CallbackList):
+                order = list(callback_list.callbacks)
+                if self in order and any(isinstance(c, tf.keras.callbacks.TensorBoard)
+                                         for c in order[:order.index(self)]):
+                    warnings.warn(
+                        "RelaxationScheduler: a TensorBoard callback comes before it in "
+                        "callbacks=[...], so TensorBoard writes each epoch's logs before beta is "
+                        "in them and will not show beta. Fix: put the RelaxationScheduler "
+                        "before TensorBoard (as with Keras's LearningRateScheduler).",
+                        UserWarning, stacklevel=3)
+                return
+            frame = frame.f_back
 
     def on_train_end(self, logs=None):
         # The relaxed weight is sign(theta) only once alpha * beta >= 1; the float32 beta of

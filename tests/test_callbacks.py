@@ -263,6 +263,20 @@ def test_backup_and_restore_resume_gives_the_uninterrupted_betas(tmp_path):
     np.testing.assert_allclose(history.history["beta"], full[2:], rtol=1e-7)
 
 
+def test_a_tensorboard_callback_before_the_scheduler_is_warned_about(tmp_path):
+    x, y = _data()
+    tensorboard = tf.keras.callbacks.TensorBoard(str(tmp_path / "tb"))
+    with pytest.warns(UserWarning, match="TensorBoard callback comes before it"):
+        _model().fit(x, y, batch_size=BATCH, epochs=1, verbose=0,
+                     callbacks=[tensorboard, RelaxationScheduler("official")])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*TensorBoard callback comes before")
+        warnings.filterwarnings("ignore", message=".*short of 1/alpha")
+        _model().fit(x, y, batch_size=BATCH, epochs=1, verbose=0,
+                     callbacks=[RelaxationScheduler("official"),
+                                tf.keras.callbacks.TensorBoard(str(tmp_path / "tb2"))])
+
+
 def test_tensorboard_receives_beta(tmp_path):
     x, y = _data()
     logdir = str(tmp_path / "tb")

@@ -252,3 +252,24 @@ def test_keras_records_the_shape_a_subclassed_model_was_built_for():
     assert model.save_spec() is None, (
         "a model built with build() now has a save spec: export.convert's check for a "
         "missing input signature (adaste_tf.export._check_signature) no longer applies.")
+
+
+def test_keras_calls_callback_hooks_from_its_callback_list_in_order():
+    # RelaxationScheduler._warn_if_tensorboard_comes_first reads the CallbackList that calls
+    # its on_train_begin (its caller's `self`) to see whether TensorBoard comes before it.
+    import sys
+
+    seen = []
+
+    class Spy(tf.keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            caller = sys._getframe(1).f_locals.get("self")
+            seen.append(isinstance(caller, tf.keras.callbacks.CallbackList)
+                        and list(caller.callbacks).index(self))
+
+    first, second = Spy(), Spy()
+    _dense("ste_sign").fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0,
+                           callbacks=[first, second])
+    assert seen == [0, 1], (
+        f"tf_keras no longer calls on_train_begin from CallbackList with its callbacks in "
+        f"order ({seen}): RelaxationScheduler's TensorBoard-order warning cannot see the list.")
