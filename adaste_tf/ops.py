@@ -292,17 +292,26 @@ def _paper_terms(t, g, alpha, beta, max_scale):
 
 def _bounded_terms(t, g, alpha, beta, max_scale, flip_reach):
     a = tf.abs(t)
+    a_safe = tf.maximum(a, _ABS_FLOOR)
+    one = tf.ones_like(a)
     rms = tf.sqrt(_sum_of_squares(g) / tf.cast(tf.size(g), g.dtype))
-    # |dy| / rms * tau >= a, written without dividing by rms (rms = 0 means dy = 0 everywhere).
     inward = _inward(t, g)
+    # |dy| / rms * tau >= a, written without dividing by rms (rms = 0 means dy = 0 everywhere).
     reach = inward & (tf.abs(g) * flip_reach >= a * rms)
-    flip_n, flip_d = _paper_terms(t, g, alpha, beta, max_scale)
-    # In units of the relaxation's slope 1/(1+beta): the size of a non-flipping step does not
-    # fall with beta, which optimizers do not fully undo (Adam's epsilon and its lagging second
-    # moment, SGD not at all; docs/method.md).
-    slope = tf.where(inward | (a < 1.0), tf.ones_like(a), tf.zeros_like(a))
-    n = tf.where(reach, (1.0 + beta) * flip_n, slope)
-    return n, tf.where(reach, flip_d, tf.ones_like(a))
+    # Within reach, (1 + beta) times the paper's inward scale min(c0 + c1 / a, max_scale), as
+    # in _paper_terms; reach implies inward.
+    c0, c1 = _paper_coefficients(a, alpha, beta)
+    numerator = c0 * a_safe + c1
+    divide = reach & (c1 > 0) & (numerator <= max_scale * a_safe)
+    capped = tf.where(c1 > 0, max_scale * one, tf.minimum(c0, max_scale))
+    # Elsewhere the relaxation's slope, in its own units (1), and 0 for outward steps beyond
+    # |theta| >= 1. The size of a non-flipping step does not fall with beta, which optimizers do
+    # not fully undo (Adam's epsilon and its lagging second moment, SGD not at all;
+    # docs/method.md).
+    slope = tf.where(inward | (a < 1.0), one, 0.0 * one)
+    n = tf.where(divide, (1.0 + beta) * numerator,
+                 tf.where(reach, (1.0 + beta) * capped, slope))
+    return n, tf.where(divide, a_safe, one)
 
 
 def _official_terms(t, g, alpha, beta, max_scale):
