@@ -13,7 +13,9 @@ Networks (`--networks`):
 Estimators: `ste_sign` + `weight_clip` (the baseline, what a larq user runs), `ste_sign` without
 a constraint, and AdaSTE with each rule (`bounded`, `paper`, `official`); for `mlp_binact` the
 same estimator quantizes the activations. All models are built and compiled in one process, each
-with Adam; after a warm-up (tracing, XLA compilation) the rounds alternate between the models,
+with Adam, `--instances` models of each configuration (one instance's placement in memory moves
+its step time by a few percent); after a warm-up (tracing, XLA compilation) the rounds alternate
+between the models,
 so drifts in machine load hit all of them alike. A round times `--steps` calls of the model's
 own Keras train function (what `fit` calls each step), each read back before the next starts.
 `fit` itself is not timed: on a 2-core machine its step time is bimodal per model instance (two
@@ -21,8 +23,8 @@ identical ste_sign models measured 29 and 61 ms per step in one process), which 
 difference of a few percent.
 
 Prints and writes (JSON, and a PNG of the ratios) the median step time of each configuration
-and its ratio to `ste_sign` + `weight_clip` on the same network and jit setting, with the CPU's
-model and instruction sets.
+(over its instances) and its ratio to `ste_sign` + `weight_clip` on the same network and jit
+setting, with the CPU's model and instruction sets.
 """
 
 import argparse
@@ -79,6 +81,9 @@ def main():
     parser.add_argument("--width", type=float, default=0.25, help="vgg16/resnet18 width")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per round")
     parser.add_argument("--repeats", type=int, default=11, help="rounds")
+    parser.add_argument("--instances", type=int, default=2,
+                        help="models built per configuration (a model's own placement in "
+                             "memory moves its step time by a few percent)")
     parser.add_argument("--out", default="benchmarks/results/step_time.json")
     args = parser.parse_args()
     if BASELINE not in args.estimators:
@@ -91,27 +96,31 @@ def main():
         iterator = iter(data)
         for jit in args.jit:
             for estimator in args.estimators:
-                model = build(network, estimator, args.width)
-                model.compile(tf.keras.optimizers.Adam(1e-3),
-                              tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                              jit_compile=jit == "on")
-                model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # traces and compiles
-                runs[(network, jit, estimator)] = (model.make_train_function(), iterator, [])
+                for _ in range(args.instances):
+                    model = build(network, estimator, args.width)
+                    model.compile(tf.keras.optimizers.Adam(1e-3),
+                                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                  jit_compile=jit == "on")
+                    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # traces, compiles
+                    runs.setdefault((network, jit, estimator), []).append(
+                        (model.make_train_function(), iterator))
+    times = {key: [] for key in runs}
     for _ in range(args.repeats):
-        for step, iterator, times in runs.values():
-            for _ in range(args.steps):
-                begin = time.perf_counter()
-                float(step(iterator)["loss"])
-                times.append(time.perf_counter() - begin)
+        for key, instances in runs.items():
+            for step, iterator in instances:
+                for _ in range(args.steps):
+                    begin = time.perf_counter()
+                    float(step(iterator)["loss"])
+                    times[key].append(time.perf_counter() - begin)
 
     report = {"args": vars(args), "cpu": machine.cpu(), "tensorflow": tf.__version__,
               "results": []}
-    for (network, jit, estimator), (_, _, times) in runs.items():
-        baseline = np.median(runs[(network, jit, BASELINE)][2])
+    for (network, jit, estimator), mine in times.items():
+        baseline = np.median(times[(network, jit, BASELINE)])
         report["results"].append({
             "network": network, "jit": jit, "estimator": estimator,
-            "median_step_ms": 1e3 * float(np.median(times)),
-            "ratio": float(np.median(times) / baseline)})
+            "median_step_ms": 1e3 * float(np.median(mine)),
+            "ratio": float(np.median(mine) / baseline)})
     report["wall_seconds"] = time.perf_counter() - start
     for row in report["results"]:
         print(f"{row['network']:<13} jit {row['jit']:<3} {row['estimator']:<21} "
