@@ -111,10 +111,10 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     step goes into the logs as `"beta"` (plus `"beta/<quantizer name>"` when they can differ), so
     `History` has it; place this callback before `tf.keras.callbacks.TensorBoard` so TensorBoard
     sees it too (as with Keras's `LearningRateScheduler`): after it, a warning says so. Training
-    begins with `check_optimizer`: AdaSTE kernels under larq's `Bop` are refused. When training ends with a
-    quantizer's beta short of `1 / alpha` (a schedule that stops early, or `fit` called in
-    pieces), a warning says so once, with the final beta: the relaxed weights are then not yet
-    `sign(theta)`.
+    begins with `check_optimizer`: AdaSTE kernels under larq's `Bop` are refused. When training
+    ends with a quantizer's beta short of `1 / alpha` (a schedule that stops early, or `fit`
+    called in pieces), a warning says so once, with the final beta: the relaxed weights are then
+    not yet `sign(theta)`.
 
     In a custom training loop, drive it by hand: `scheduler.set_model(model)`, then
     `scheduler.apply(epoch)` (or `scheduler.apply(epoch + step / steps)`) before the steps, and

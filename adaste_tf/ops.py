@@ -269,7 +269,8 @@ def _paper_coefficients(a, alpha, beta):
     one = tf.ones_like(a)
     one_over = 1.0 / (1.0 + beta)
     k = 1.0 - alpha * beta
-    c1_saturated = tf.where(k > 0, (1.0 + 2.0 * beta + alpha * beta) * one_over, tf.cast(2.0, beta.dtype))
+    c1_saturated = tf.where(k > 0, (1.0 + 2.0 * beta + alpha * beta) * one_over,
+                            tf.cast(2.0, beta.dtype))
     linear = a < k  # never true once alpha * beta >= 1, since then k <= 0
     c0 = tf.where(linear, one_over * one, 0.0 * one)
     c1 = tf.where(linear, 2.0 * beta * (1.0 + alpha) * one_over * one, c1_saturated * one)

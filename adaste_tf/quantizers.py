@@ -49,9 +49,10 @@ NEAR_ZERO = 1e-3
 # it is version 1). Version 2 added `flip_reach` and the "bounded" variant; a version-1 config
 # names its variant, so it loads with the rule it was saved with. Version 3 added
 # `current_beta`, the value of the beta variable, which an h5 file keeps only in the config
-# (beta is not among the layer's weights); without it a quantizer starts at `beta`. `from_config` reads this
-# version and older ones and rejects newer ones: a newer adaste_tf may have changed what a key
-# means, and silently training with another backward is worse than failing to load.
+# (beta is not among the layer's weights); without it a quantizer starts at `beta`.
+# `from_config` reads this version and older ones and rejects newer ones: a newer adaste_tf may
+# have changed what a key means, and silently training with another backward is worse than
+# failing to load.
 CONFIG_VERSION = 3
 
 # Ops between a variable and the tensor a kernel quantizer receives: larq passes the read of the
@@ -199,8 +200,7 @@ def adaste_sign(
             # The constants as tensors of the compute dtype: the compiled functions would
             # otherwise take Python floats as float32 tensors, rounding them for float64.
             dtype = tf.float64 if x.dtype == tf.float64 else tf.float32
-            constants = [tf.constant(v, dtype) for v in (alpha, max_scale, flip_reach)]
-            a, m, reach = constants
+            a, m, reach = (tf.constant(v, dtype) for v in (alpha, max_scale, flip_reach))
             gradient = _COMPILED_GRADIENT(x, dy, total, variant, a, beta, m, reach)
             if record is not None:
                 record(x, total, _COMPILED_SCALE(x, total, variant, a, beta, m, reach))

@@ -14,8 +14,8 @@ estimator trains the same network with the `--recipe` (default `fast`: Adam, cos
 larq's estimators with `weight_clip`; AdaSTE's beta annealed from 0.01 to 1/alpha over the
 first 38% of the epochs, as the official 500-epoch schedule does, then held in the binary
 regime). `adaste:<variant>` trains AdaSTE with another rule (`adaste:paper`,
-`adaste:official`); `official/adaste` with the official recipe over the same compressed path. With `--binary-activations` the hidden
-activations are binarized by the same estimator too. For each estimator the learning rate is
+`adaste:official`); `official/adaste` with the official recipe over the same compressed path.
+With `--binary-activations` the hidden activations are binarized by the same estimator too. For each estimator the learning rate is
 chosen on the validation split (mean over seeds of the best validation accuracy); the table
 reports the test accuracy at that learning rate, mean and spread over seeds. Writes JSON and a
 PNG of validation accuracy per epoch (mean, min-max band) with beta on a second axis.
