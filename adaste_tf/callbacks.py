@@ -364,15 +364,13 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         # The relaxed weight is sign(theta) only once alpha * beta >= 1; the float32 beta of
         # the cap 1 / alpha can round below it.
-        short = {q.name: q.beta for q in self._quantizers
-                 if q.alpha * q.beta < 1.0 - 1e-6}
+        short = [q for q in self._quantizers if q.alpha * q.beta < 1.0 - 1e-6]
         if short:
-            name, beta = min(short.items(), key=lambda item: item[1])
-            quantizer = next(q for q in self._quantizers if q.name == name)
+            lowest = min(short, key=lambda q: q.beta)
             warnings.warn(
-                f"RelaxationScheduler: training ended with beta={beta:.4g} for {len(short)} of "
-                f"{len(self._quantizers)} AdaSTE quantizers (lowest: {name!r}), short of "
-                f"1/alpha={1.0 / quantizer.alpha:.4g}, where the relaxed weight becomes "
+                f"RelaxationScheduler: training ended with beta={lowest.beta:.4g} for "
+                f"{len(short)} of {len(self._quantizers)} AdaSTE quantizers (lowest: "
+                f"{lowest.name!r}), short of 1/alpha={1.0 / lowest.alpha:.4g}, where the relaxed weight becomes "
                 f"sign(theta): the relaxation path was not completed. The default schedule "
                 f"(schedule=None) completes it within the epochs of the fit; when resuming, pass "
                 f"the same total epochs with initial_epoch.", UserWarning, stacklevel=2)

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from adaste_tf import validation
+
 __all__ = [
     "sign",
     "relaxed_weight",
@@ -41,6 +43,7 @@ __all__ = [
     "bounded_scale",
     "official_scale",
     "scaled_gradient",
+    "scale",
     "regimes",
     "REGIMES",
     "DEFAULT_FLIP_REACH",
@@ -242,13 +245,41 @@ def scaled_gradient(
         >>> scaled_gradient(theta, tf.constant([2.0, 2.0]), "paper", 0.01, 0.0, 1.0).numpy()
         array([2., 0.], dtype=float32)
     """
+    g = _in_compute_dtype(theta, dy)[1]
+    n, d = _terms(theta, dy if scale_from is None else scale_from, variant, alpha, beta,
+                  max_scale, flip_reach, owner="scaled_gradient")
+    return tf.cast((g * n) / d, dy.dtype)
+
+
+def scale(
+    theta: tf.Tensor,
+    dy: tf.Tensor,
+    variant: str,
+    alpha: float,
+    beta: float | tf.Tensor,
+    max_scale: float,
+    flip_reach: float = DEFAULT_FLIP_REACH,
+) -> tf.Tensor:
+    """The backward scale of `variant` ("bounded", "paper" or "official"), in `theta`'s dtype:
+    `bounded_scale`, `paper_scale` or `official_scale` chosen by name.
+
+    Example:
+        >>> scale(tf.constant([0.5, -2.0]), tf.constant([2.0, 2.0]), "paper", 0.01, 0.0,
+        ...       1.0).numpy()
+        array([1., 0.], dtype=float32)
+    """
+    return _as_scale(theta, _terms(theta, dy, variant, alpha, beta, max_scale, flip_reach,
+                                   owner="scale"))
+
+
+def _terms(theta, dy, variant, alpha, beta, max_scale, flip_reach, owner):
+    """The (n, d) terms of `variant` in the compute dtype: the one place a name picks a rule."""
     terms_of = {"bounded": _bounded_terms, "paper": _paper_terms, "official": _official_terms}
-    reference = dy if scale_from is None else scale_from
-    t, g, reference, *values = _in_compute_dtype(theta, dy, reference, alpha, beta, max_scale)
+    validation.choice("variant", variant, tuple(terms_of), owner=owner)
+    t, g, *values = _in_compute_dtype(theta, dy, alpha, beta, max_scale)
     if variant == "bounded":
         values.append(tf.cast(flip_reach, t.dtype))
-    n, d = terms_of[variant](t, reference, *values)
-    return tf.cast((g * n) / d, dy.dtype)
+    return terms_of[variant](t, g, *values)
 
 
 # -- the rules as ratios n / d ---------------------------------------------------------------
@@ -284,11 +315,19 @@ def _paper_terms(t, g, alpha, beta, max_scale):
     a_safe = tf.maximum(a, _ABS_FLOOR)
     c0, c1 = _paper_coefficients(a, alpha, beta)
     inward = _inward(t, g)
-    numerator = c0 * a_safe + c1
-    divide = inward & (c1 > 0) & (numerator <= max_scale * a_safe)
-    capped = tf.where(c1 > 0, max_scale * tf.ones_like(a), tf.minimum(c0, max_scale))
+    numerator, uncapped, capped = _inward_terms(a_safe, c0, c1, max_scale)
+    divide = inward & uncapped
     n = tf.where(divide, numerator, tf.where(inward, capped, c0))
     return n, tf.where(divide, a_safe, tf.ones_like(a))
+
+
+def _inward_terms(a_safe, c0, c1, max_scale):
+    """The paper's inward scale `min(c0 + c1 / a, max_scale)` as terms: `numerator / a` where
+    `uncapped`, else `capped` (with `c1 = 0`, at beta = 0, the limit `min(c0, max_scale)`)."""
+    numerator = c0 * a_safe + c1
+    uncapped = (c1 > 0) & (numerator <= max_scale * a_safe)
+    capped = tf.where(c1 > 0, max_scale * tf.ones_like(a_safe), tf.minimum(c0, max_scale))
+    return numerator, uncapped, capped
 
 
 def _bounded_terms(t, g, alpha, beta, max_scale, flip_reach):
@@ -302,9 +341,8 @@ def _bounded_terms(t, g, alpha, beta, max_scale, flip_reach):
     # Within reach, (1 + beta) times the paper's inward scale min(c0 + c1 / a, max_scale), as
     # in _paper_terms; reach implies inward.
     c0, c1 = _paper_coefficients(a, alpha, beta)
-    numerator = c0 * a_safe + c1
-    divide = reach & (c1 > 0) & (numerator <= max_scale * a_safe)
-    capped = tf.where(c1 > 0, max_scale * one, tf.minimum(c0, max_scale))
+    numerator, uncapped, capped = _inward_terms(a_safe, c0, c1, max_scale)
+    divide = reach & uncapped
     # Elsewhere the relaxation's slope, in its own units (1), and 0 for outward steps beyond
     # |theta| >= 1. The size of a non-flipping step does not fall with beta, which optimizers do
     # not fully undo (Adam's epsilon and its lagging second moment, SGD not at all;

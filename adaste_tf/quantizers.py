@@ -72,15 +72,8 @@ def _scaled_gradient(theta, dy, scale_from, variant, alpha, beta, max_scale, fli
                                scale_from=scale_from)
 
 
-def _scale(theta, dy, variant, alpha, beta, max_scale, flip_reach):
-    if variant == "bounded":
-        return ops.bounded_scale(theta, dy, alpha, beta, max_scale, flip_reach)
-    scale_of = ops.paper_scale if variant == "paper" else ops.official_scale
-    return scale_of(theta, dy, alpha, beta, max_scale)
-
-
 _COMPILED_GRADIENT = tf.function(_scaled_gradient, jit_compile=True, reduce_retracing=True)
-_COMPILED_SCALE = tf.function(_scale, jit_compile=True, reduce_retracing=True)
+_COMPILED_SCALE = tf.function(ops.scale, jit_compile=True, reduce_retracing=True)
 
 
 def diagnostics(theta: tf.Tensor, dy: tf.Tensor, scale: tf.Tensor, alpha: float,

@@ -29,7 +29,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from adaste_tf import data, export, quantizers, schedules
+from adaste_tf import data, export, ops, quantizers, schedules
 from adaste_tf.resume import StartStep, epoch_ordered_dataset
 from conftest import PyFunctionLayer, SubclassedNet, tiny_model as _model
 from adaste_tf.callbacks import RelaxationScheduler
@@ -202,6 +202,10 @@ CATALOGUE = [
          ValueError, r"AdaSTE: `flip_reach` must be a finite real number >= 0, got -0.001"),
     Case("variant-unknown", 'AdaSTE(variant="Official")', lambda c: AdaSTE(variant="Official"),
          ValueError, r"`variant` must be one of 'bounded', 'paper', 'official', got 'Official'"),
+    Case("scaled-gradient-variant", 'ops.scaled_gradient(theta, dy, "paperr", ...)',
+         lambda c: ops.scaled_gradient(tf.ones(2), tf.ones(2), "paperr", 0.01, 0.0, 1.0),
+         ValueError, r"scaled_gradient: `variant` must be one of 'bounded', 'paper', "
+         r"'official', got 'paperr'"),
     Case("sync-replicas-int", "AdaSTE(sync_replicas=1)", lambda c: AdaSTE(sync_replicas=1),
          TypeError, r"`sync_replicas` must be True or False, got 1"),
     Case("config-newer", "AdaSTE.from_config(config with _config_version=99)", _newer_config,
