@@ -23,7 +23,7 @@ def select_legacy_keras() -> None:
         ImportError: if the user asked for Keras 3 explicitly, or this process already bound
             `tf.keras` to Keras 3.
 
-    Example:
+    Examples:
         >>> select_legacy_keras()  # `import adaste_tf` did it already; again is harmless
         >>> import tensorflow as tf
         >>> tf.keras.layers.Layer.__module__.split(".")[0], os.environ[_VARIABLE]
@@ -51,7 +51,8 @@ def select_legacy_keras() -> None:
                 f"but tensorflow was imported before adaste_tf without {_VARIABLE}=1, so it "
                 f"set up Keras 3 (tensorflow.keras -> {origin or 'not found'}). Fix: "
                 f"`import adaste_tf` before `import tensorflow`, or start Python with "
-                f"{_VARIABLE}=1 in the environment.")
+                f"{_VARIABLE}=1 in the environment."
+            )
 
     # tf.keras's own __name__ changes as TensorFlow's lazy loader resolves it; the module that
     # defines its Layer class does not.
@@ -59,7 +60,7 @@ def select_legacy_keras() -> None:
     if not keras_module.startswith("tf_keras"):
         raise ImportError(
             f"adaste_tf needs legacy Keras (tf_keras), but this process already bound tf.keras "
-            f"to Keras 3 (its Layer is {keras_module}) before adaste_tf was imported, and larq does not run "
-            f"on Keras 3. Fix: `import adaste_tf` (or larq) before anything touches tf.keras, "
-            f"or start Python with {_VARIABLE}=1 in the environment."
+            f"to Keras 3 (its Layer is {keras_module}) before adaste_tf was imported, and larq "
+            f"does not run on Keras 3. Fix: `import adaste_tf` (or larq) before anything "
+            f"touches tf.keras, or start Python with {_VARIABLE}=1 in the environment."
         )

@@ -30,7 +30,7 @@ _STARVED = re.compile(r"without setting `(?P<kind>\w+)_constraint` may result in
 class AdaSTEConstraintFilter(logging.Filter):
     """Drops larq's constraint warning when the quantizer it is about is an AdaSTE.
 
-    Example:
+    Examples:
         >>> any(isinstance(f, AdaSTEConstraintFilter)  # installed by `import adaste_tf`
         ...     for f in logging.getLogger(LOGGER).filters)
         True
@@ -57,8 +57,11 @@ def _emitting_self(record: logging.LogRecord):
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
-        if (frame.f_lineno == record.lineno and code.co_name == record.funcName
-                and code.co_filename == record.pathname):
+        if (
+            frame.f_lineno == record.lineno
+            and code.co_name == record.funcName
+            and code.co_filename == record.pathname
+        ):
             return frame.f_locals.get("self")
         frame = frame.f_back
     return None

@@ -3,19 +3,28 @@
 from __future__ import annotations
 
 import math
+import os
 import sys
+import types
 import warnings
 import weakref
 from collections.abc import Callable
+
+from adaste_tf import schedules, validation
+from adaste_tf.optimizers import _bop_refusal
+from adaste_tf.quantizers import SLOTS, WEIGHT_SLOTS, AdaSTE
 
 import larq as lq
 import numpy as np
 import tensorflow as tf
 
-from adaste_tf import schedules, validation
-from adaste_tf.quantizers import AdaSTE
-
-__all__ = ["RelaxationScheduler", "find_adaste_quantizers", "check_optimizer"]
+__all__ = [
+    "RelaxationScheduler",
+    "DiagnosticsLogger",
+    "find_adaste_quantizers",
+    "check_optimizer",
+    "model_diagnostics",
+]
 
 UPDATE_FREQUENCIES = ("epoch", "batch")
 
@@ -24,6 +33,10 @@ UPDATE_FREQUENCIES = ("epoch", "batch")
 # overwrite each other's beta at every epoch, the last one silently winning.
 _SCHEDULER_OF_FIT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
+# The last epoch whose diagnostics went into each fit's History: a DiagnosticsLogger and a
+# RelaxationScheduler (which logs them too) in one fit write each epoch once.
+_DIAGNOSED_EPOCH_OF_FIT: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
 
 def find_adaste_quantizers(model: tf.Module) -> list[AdaSTE]:
     """Every distinct AdaSTE quantizer in `model`: in its layers, nested models, and layers
@@ -31,7 +44,7 @@ def find_adaste_quantizers(model: tf.Module) -> list[AdaSTE]:
 
     Quantizers of layers made in a `build()` exist once the model is built.
 
-    Example:
+    Examples:
         >>> import larq as lq
         >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste")])
         >>> len(find_adaste_quantizers(model))
@@ -45,42 +58,213 @@ def find_adaste_quantizers(model: tf.Module) -> list[AdaSTE]:
     return list(found.values())
 
 
+def _adaste_slots(model: tf.Module) -> list[tuple[tf.keras.layers.Layer, str, AdaSTE]]:
+    """(layer, slot, quantizer) for each larq quantizer slot (`quantizers.SLOTS`) of `model`'s
+    layers, nested ones included, that holds an AdaSTE: in the order of the models' `layers`,
+    then layers held by other layers."""
+    ordered: dict[int, tf.Module] = {}
+
+    def visit(module) -> None:
+        if id(module) not in ordered:
+            ordered[id(module)] = module
+            for layer in getattr(module, "layers", None) or ():  # a Keras model's, in order
+                visit(layer)
+
+    for module in (model, *model.submodules):  # submodules: every one, in no useful order
+        visit(module)
+    return [
+        (module, slot, getattr(module, slot))
+        for module in ordered.values()
+        if isinstance(module, tf.keras.layers.Layer) and not isinstance(module, AdaSTE)
+        for slot in SLOTS
+        if isinstance(getattr(module, slot, None), AdaSTE)
+    ]
+
+
 def check_optimizer(model: tf.keras.Model, optimizer=None) -> None:
-    """Raise if larq's `Bop` would train a kernel that AdaSTE quantizes.
+    """Raise if larq's `Bop` would train a weight that AdaSTE quantizes.
 
     Bop keeps no latent weights: it flips a binary weight when its gradient momentum passes a
     threshold, so AdaSTE's backward (which scales steps by how far the latent weight is from a
     flip) has nothing to act on, and the combination does not learn (README, "Bop"). larq's
-    `Bop.is_binary_variable` selects every 1-bit kernel, AdaSTE's included. `RelaxationScheduler`
-    calls this when training begins; call it yourself in a custom training loop.
+    `Bop.is_binary_variable` selects every 1-bit weight, AdaSTE's included. Every weight slot
+    counts (`kernel_quantizer`, `depthwise_quantizer`, `pointwise_quantizer`); an AdaSTE
+    `input_quantizer` quantizes activations, which Bop does not train. Bop itself refuses these
+    weights once `import adaste_tf` has run, when it would first update them; this check says
+    so earlier, naming every such layer: `RelaxationScheduler` calls it when training begins,
+    and a custom training loop can call it before its first step.
 
-    Example:
+    Examples:
         >>> import larq as lq
-        >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste")])
+        >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste",
+        ...                                                   name="fc1")])
         >>> model.build((None, 3))
         >>> check_optimizer(model, tf.keras.optimizers.Adam())   # fine: no Bop
+        >>> try:
+        ...     check_optimizer(model, lq.optimizers.Bop())
+        ... except ValueError as error:
+        ...     "layer 'fc1' (`kernel_quantizer`)" in str(error)
+        True
     """
     optimizer = optimizer if optimizer is not None else getattr(model, "optimizer", None)
     if optimizer is None:
         return
-    # larq's CaseOptimizer: (predicate, optimizer) pairs; anything else trains every variable.
-    pairs = getattr(optimizer, "pred_opt_pairs", None) or [(lambda variable: True, optimizer)]
-    kernels = [module.kernel for module in model.submodules
-               if isinstance(getattr(module, "kernel_quantizer", None), AdaSTE)
-               and getattr(module, "kernel", None) is not None]
-    taken = [variable.name for variable in kernels
-             if any(isinstance(opt, lq.optimizers.Bop) and predicate(variable)
-                    for predicate, opt in pairs)]
-    if taken:
-        raise ValueError(
-            f"larq's Bop optimizer would train the AdaSTE kernels {taken}. Bop flips binary "
-            f"weights without latent weights, so AdaSTE's backward has nothing to act on and "
-            f"training does not learn. Train AdaSTE kernels with a latent-weight optimizer "
-            f"(Adam, SGD). Fix: give Bop only larq's own kernels, e.g. "
-            f"lq.optimizers.CaseOptimizer((lambda v: lq.optimizers.Bop.is_binary_variable(v) "
-            f"and not isinstance(getattr(v, 'quantizer', None), adaste_tf.quantizers.AdaSTE), "
-            f"lq.optimizers.Bop()), default_optimizer=tf.keras.optimizers.legacy.Adam()), or "
-            f"use a larq quantizer such as ste_sign with Bop.")
+    # larq's CaseOptimizer: (predicate, optimizer) pairs, the first that claims a variable
+    # trains it, else its default; any other optimizer trains every variable.
+    pairs = getattr(optimizer, "pred_opt_pairs", None)
+    default = getattr(optimizer, "default", None) if pairs is not None else optimizer
+
+    def trained_by(variable):
+        return next((opt for predicate, opt in pairs or () if predicate(variable)), default)
+
+    places = [
+        f"layer {layer.name!r} (`{slot}`)"
+        for layer, slot, _ in _adaste_slots(model)
+        if slot in WEIGHT_SLOTS
+        and getattr(layer, WEIGHT_SLOTS[slot], None) is not None
+        and isinstance(trained_by(getattr(layer, WEIGHT_SLOTS[slot])), lq.optimizers.Bop)
+    ]
+    if places:
+        raise ValueError(_bop_refusal(places))
+
+
+def model_diagnostics(model: tf.Module) -> dict[str, float]:
+    """The diagnostics of every AdaSTE quantizer in `model` made with
+    `metrics=["diagnostics"]`, as `AdaSTE.diagnostic_means()` has them (averaged over the
+    backward passes since `reset_diagnostics()`), named `<diagnostic>/<layer>/<slot>`.
+
+    The slot is the larq argument without `_quantizer` (`kernel`, `depthwise`, `pointwise`,
+    `input`), so the names depend only on the model's layer names, not on the automatic names
+    of the quantizers: with named layers (`name="fc1"`) they match across runs and across
+    models in one process. A quantizer shared by several slots is named after the first. For a
+    custom training loop: call it after an epoch's steps, then `reset_diagnostics()` on each
+    quantizer.
+
+    Examples:
+        >>> import larq as lq
+        >>> model = tf.keras.Sequential([lq.layers.QuantDense(
+        ...     2, kernel_quantizer=AdaSTE(metrics=["diagnostics"]), name="fc1")])
+        >>> with tf.GradientTape() as tape:
+        ...     loss = tf.reduce_sum(model(tf.ones((1, 3))))
+        >>> _ = tape.gradient(loss, model.trainable_variables)
+        >>> sorted(model_diagnostics(model))[:2]
+        ['binary_regime/fc1/kernel', 'inward_scale/fc1/kernel']
+    """
+    logs: dict[str, float] = {}
+    places: set[str] = set()
+    seen: set[int] = set()
+    for layer, slot, quantizer in _adaste_slots(model):
+        if id(quantizer) in seen:
+            continue
+        seen.add(id(quantizer))
+        place, n = f"{layer.name}/{slot.removesuffix('_quantizer')}", 1
+        while place in places:  # same-named layers in nested models
+            n += 1
+            place = f"{layer.name}_{n}/{slot.removesuffix('_quantizer')}"
+        places.add(place)
+        logs.update(
+            {f"{name}/{place}": value for name, value in quantizer.diagnostic_means().items()}
+        )
+    return logs
+
+
+def _diagnosing(model: tf.Module) -> list[AdaSTE]:
+    return [q for q in find_adaste_quantizers(model) if q._diagnosing]
+
+
+def _diagnostics_into_history(model: tf.keras.Model, epoch: int) -> dict[str, float]:
+    """Append the epoch's `model_diagnostics` to the running fit's History, once per epoch;
+    return them."""
+    values = model_diagnostics(model)
+    fit = getattr(model, "history", None)
+    if (
+        values
+        and isinstance(fit, tf.keras.callbacks.History)
+        and _DIAGNOSED_EPOCH_OF_FIT.get(fit) != epoch
+    ):
+        _DIAGNOSED_EPOCH_OF_FIT[fit] = epoch
+        for name, value in values.items():
+            fit.history.setdefault(name, []).append(value)
+    return values
+
+
+class DiagnosticsLogger(tf.keras.callbacks.Callback):
+    """Logs each training epoch's AdaSTE diagnostics into `History` (and TensorBoard files).
+
+    For quantizers made with `AdaSTE(metrics=["diagnostics"])`: at each epoch's start it resets
+    their averages, at its end it appends `model_diagnostics(model)` (`near_zero/fc1/kernel`,
+    ...) to `model.history.history`. They are the training steps' values only (evaluation has
+    no backward, so there are no `val_` entries and `evaluate()` does not return them), and they
+    stay out of `logs`, so the progress bar's line stays short (a model with a few layers has
+    dozens of them) and other callbacks (CSVLogger, EarlyStopping) do not see them. With
+    `log_dir`, each also goes to TensorBoard event files in `<log_dir>/train` as
+    `epoch_<name>`, where `tf.keras.callbacks.TensorBoard(log_dir)` puts the epoch metrics.
+    `RelaxationScheduler` logs them into `History` too; with both, each epoch is written once.
+
+    Examples:
+        >>> import larq as lq
+        >>> import numpy as np
+        >>> model = tf.keras.Sequential([tf.keras.layers.InputLayer((3,)), lq.layers.QuantDense(
+        ...     2, kernel_quantizer=AdaSTE(metrics=["diagnostics"]), name="fc1")])
+        >>> model.compile("adam", "mse")
+        >>> history = model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0,
+        ...                     callbacks=[DiagnosticsLogger()])
+        >>> history.history["binary_regime/fc1/kernel"]
+        [0.0]
+
+    Args:
+        log_dir: None (History only), or the TensorBoard log directory to write them to.
+    """
+
+    def __init__(self, log_dir: str | os.PathLike | None = None):
+        super().__init__()
+        self._supports_tf_logs = True  # its batch hook reads no logs: no step waits for them
+        if log_dir is not None and not isinstance(log_dir, (str, os.PathLike)):
+            raise TypeError(
+                f"DiagnosticsLogger: `log_dir` must be None or a directory path "
+                f"(str or os.PathLike), got {log_dir!r} of type "
+                f"{type(log_dir).__name__}."
+            )
+        self.log_dir = None if log_dir is None else os.fspath(log_dir)
+        self._writer = None
+        self._checked = False
+
+    def on_train_begin(self, logs=None):
+        self._checked = bool(_diagnosing(self.model))  # else: made in a build(), or a mistake
+        if self.log_dir is not None:
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "train"))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        for quantizer in _diagnosing(self.model):
+            quantizer.reset_diagnostics()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._checked:
+            return
+        self._checked = True
+        if not _diagnosing(self.model):
+            raise ValueError(
+                f"DiagnosticsLogger: the model {self.model.name!r} has no AdaSTE quantizer made "
+                f"with metrics=['diagnostics'], so there is nothing to log. Fix: use "
+                f"adaste_tf.quantizers.AdaSTE(metrics=['diagnostics']) in its larq layers, or "
+                f"remove the callback."
+            )
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = _diagnostics_into_history(self.model, epoch)
+        if values and self._writer is not None:
+            with self._writer.as_default():
+                for name, value in values.items():
+                    tf.summary.scalar(f"epoch_{name}", value, step=epoch)
+            self._writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def get_config(self):
+        return {"log_dir": self.log_dir}
 
 
 class RelaxationScheduler(tf.keras.callbacks.Callback):
@@ -111,16 +295,18 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     step goes into the logs as `"beta"` (plus `"beta/<quantizer name>"` when they can differ), so
     `History` has it; place this callback before `tf.keras.callbacks.TensorBoard` so TensorBoard
     sees it too (as with Keras's `LearningRateScheduler`): after it, a warning says so. Training
-    begins with `check_optimizer`: AdaSTE kernels under larq's `Bop` are refused. When training
-    ends with a quantizer's beta short of `1 / alpha` (a schedule that stops early, or `fit`
-    called in pieces), a warning says so once, with the final beta: the relaxed weights are then
-    not yet `sign(theta)`.
+    begins with `check_optimizer`: AdaSTE-quantized weights under larq's `Bop` are refused.
+    When training ends with a quantizer's beta short of `1 / alpha` (a schedule that stops
+    early, or `fit` called in pieces), a warning says so once, with the final beta: the relaxed
+    weights are then not yet `sign(theta)`. The diagnostics of quantizers made with
+    `metrics=["diagnostics"]` go into `History` as `DiagnosticsLogger` puts them (add a
+    `DiagnosticsLogger(log_dir)` for TensorBoard).
 
     In a custom training loop, drive it by hand: `scheduler.set_model(model)`, then
     `scheduler.apply(epoch)` (or `scheduler.apply(epoch + step / steps)`) before the steps, and
     `scheduler.on_train_end()` after the last one for the end-of-path check.
 
-    Example:
+    Examples:
         >>> import larq as lq
         >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste")])
         >>> scheduler = RelaxationScheduler(epochs=5)    # the default path, in 5 epochs
@@ -154,24 +340,33 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         # the device to hand them over.
         self._supports_tf_logs = True
         owner = type(self).__name__
-        self.epochs = None if epochs is None else validation.integer(
-            "epochs", epochs, minimum=1, owner=owner)
+        self.epochs = (
+            None if epochs is None else validation.integer("epochs", epochs, minimum=1, owner=owner)
+        )
         if schedule is not None and epochs is not None:
             raise ValueError(
                 f"{owner}: `epochs` sets the length of the default schedule and is not used with "
                 f"a `schedule` (got schedule={schedule!r}, epochs={epochs!r}). Fix: pass one of "
                 f"them; for the default path over N epochs with another setting use "
-                f"schedules.Geometric.compressed(N, ...).")
+                f"schedules.Geometric.compressed(N, ...)."
+            )
         # None: the default path, made for the run's epochs once they are known.
         self._given_schedule = None if schedule is None else schedules.get(schedule)
         self._run_epochs: int | None = self.epochs
-        self.update_freq = validation.choice("update_freq", update_freq, UPDATE_FREQUENCIES,
-                                             owner=owner)
+        self.update_freq = validation.choice(
+            "update_freq", update_freq, UPDATE_FREQUENCIES, owner=owner
+        )
         # Keras callbacks take verbose as a bool too.
-        self.verbose = int(verbose) if isinstance(verbose, bool) else validation.integer(
-            "verbose", verbose, minimum=0, owner=owner)
-        self.steps_per_epoch = None if steps_per_epoch is None else validation.integer(
-            "steps_per_epoch", steps_per_epoch, minimum=1, owner=owner)
+        self.verbose = (
+            int(verbose)
+            if isinstance(verbose, bool)
+            else validation.integer("verbose", verbose, minimum=0, owner=owner)
+        )
+        self.steps_per_epoch = (
+            None
+            if steps_per_epoch is None
+            else validation.integer("steps_per_epoch", steps_per_epoch, minimum=1, owner=owner)
+        )
         self._quantizers: list[AdaSTE] = []
         self._epoch = 0
         self._counted_steps: int | None = None  # steps of an epoch, counted when Keras has none
@@ -189,7 +384,8 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
                 "RelaxationScheduler: the default schedule runs the relaxation path within the "
                 "run's epochs, and this run's are not known. Fix: in a custom training loop "
                 "pass them, RelaxationScheduler(epochs=N), or give a schedule (for example "
-                "schedules.Geometric.compressed(N) or schedule='official').")
+                "schedules.Geometric.compressed(N) or schedule='official')."
+            )
         return schedules.Geometric.compressed(self._run_epochs)
 
     # -- model and quantizers ------------------------------------------------------------------
@@ -216,7 +412,8 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             raise ValueError(
                 f"RelaxationScheduler: the model {self.model.name!r} has no AdaSTE quantizer to "
                 f"schedule. Use kernel_quantizer='adaste' (or adaste_tf.quantizers.AdaSTE(...)) "
-                f"in its larq layers, or remove the callback.")
+                f"in its larq layers, or remove the callback."
+            )
 
     # -- values --------------------------------------------------------------------------------
 
@@ -224,15 +421,15 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         """The beta that `quantizer` gets at epoch `index`, checked to be finite and >= 0 as the
         float32 that is stored."""
         try:
-            beta = self.schedule(index, initial_beta=quantizer.initial_beta,
-                                 alpha=quantizer.alpha)
+            beta = self.schedule(index, initial_beta=quantizer.initial_beta, alpha=quantizer.alpha)
         except TypeError as error:
             # A value that is not a number (None, a string, a list, a tensor of several values):
             # say which schedule, when, and for which quantizer.
             raise TypeError(
                 f"RelaxationScheduler: the schedule {self.schedule!r} failed at epoch {index:g} "
                 f"for quantizer {quantizer.name!r}: {error} A schedule must return a finite "
-                f"number >= 0.") from error
+                f"number >= 0."
+            ) from error
         with np.errstate(over="ignore"):
             stored = float(np.float32(beta))
         if not math.isfinite(stored) or stored < 0:
@@ -240,14 +437,15 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
                 f"RelaxationScheduler: the schedule {self.schedule!r} returned beta={beta!r} at "
                 f"epoch {index:g} for quantizer {quantizer.name!r}, which is {stored!r} as the "
                 f"float32 that beta is stored in; a schedule must return a finite number >= 0 "
-                f"(at most {float(np.finfo(np.float32).max):.3g}).")
+                f"(at most {float(np.finfo(np.float32).max):.3g})."
+            )
         return beta
 
     def apply(self, index: float) -> dict[str, float]:
         """Set every quantizer's beta for epoch `index` (fractional between epochs); return
         them by quantizer name. For custom training loops.
 
-        Example:
+        Examples:
             >>> import larq as lq
             >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste")])
             >>> model.build((None, 3))
@@ -258,8 +456,9 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         """
         index = validation.real("index", index, minimum=0.0, owner="RelaxationScheduler.apply")
         if self.model is None:
-            raise ValueError("RelaxationScheduler.apply: a model must be set first: call "
-                             "set_model(model).")
+            raise ValueError(
+                "RelaxationScheduler.apply: a model must be set first: call set_model(model)."
+            )
         if not self._quantizers:  # a model built since set_model; per step, no search
             self._refresh()
         self._require_quantizers()
@@ -289,7 +488,8 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
                     "RelaxationScheduler: this fit has two RelaxationScheduler callbacks; each "
                     "would set every AdaSTE quantizer's beta at every epoch and the last one in "
                     "the list would silently win. Fix: pass one RelaxationScheduler in "
-                    "callbacks=[...].")
+                    "callbacks=[...]."
+                )
         if self._given_schedule is None:
             params = getattr(self, "params", None) or {}
             self._run_epochs = params.get("epochs") or self.epochs
@@ -302,11 +502,15 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         self._steps_this_epoch = 0
         self._pending_index = self._trained_index = float(epoch)
         self._refresh()
+        for quantizer in self._quantizers:  # the epoch's diagnostics, logged at its end
+            quantizer.reset_diagnostics()
         if self.update_freq == "epoch" and self._quantizers:
             self._assign(epoch)
             if self.verbose:
-                print(f"\nEpoch {epoch + 1}: RelaxationScheduler setting beta to "
-                      f"{self._describe_betas()}.")
+                print(
+                    f"\nEpoch {epoch + 1}: RelaxationScheduler setting beta to "
+                    f"{self._describe_betas()}."
+                )
 
     def on_train_batch_begin(self, batch, logs=None):
         if self.update_freq != "batch":
@@ -329,35 +533,43 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self._counted_steps is None and self._steps_this_epoch:
             self._counted_steps = self._steps_this_epoch
+        if self.model is not None:
+            _diagnostics_into_history(self.model, epoch)
         if logs is None or not self._quantizers:
             return
         betas = {q.name: self.beta_for(q, self._trained_index) for q in self._quantizers}
         logs["beta"] = next(iter(betas.values()))
         # Per quantizer whenever their schedules can differ (another start or alpha), in every
         # epoch: History's columns must not come and go once the betas meet at a cap.
-        if len({(q.initial_beta, q.alpha) for q in self._quantizers}) > 1 or len(
-                set(betas.values())) > 1:
+        if (
+            len({(q.initial_beta, q.alpha) for q in self._quantizers}) > 1
+            or len(set(betas.values())) > 1
+        ):
             logs.update({f"beta/{name}": value for name, value in betas.items()})
 
     def _warn_if_tensorboard_comes_first(self) -> None:
         # Keras's CallbackList (the caller of this hook) hands each callback the same epoch
         # logs in list order: a TensorBoard callback before this one writes them before "beta"
         # is in them.
-        frame = sys._getframe(1)
+        frame: types.FrameType | None = sys._getframe(1)
         for _ in range(4):
             if frame is None:
                 return
             callback_list = frame.f_locals.get("self")
             if isinstance(callback_list, tf.keras.callbacks.CallbackList):
                 order = list(callback_list.callbacks)
-                if self in order and any(isinstance(c, tf.keras.callbacks.TensorBoard)
-                                         for c in order[:order.index(self)]):
+                if self in order and any(
+                    isinstance(c, tf.keras.callbacks.TensorBoard)
+                    for c in order[: order.index(self)]
+                ):
                     warnings.warn(
                         "RelaxationScheduler: a TensorBoard callback comes before it in "
                         "callbacks=[...], so TensorBoard writes each epoch's logs before beta is "
                         "in them and will not show beta. Fix: put the RelaxationScheduler "
                         "before TensorBoard (as with Keras's LearningRateScheduler).",
-                        UserWarning, stacklevel=3)
+                        UserWarning,
+                        stacklevel=3,
+                    )
                 return
             frame = frame.f_back
 
@@ -370,10 +582,13 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             warnings.warn(
                 f"RelaxationScheduler: training ended with beta={lowest.beta:.4g} for "
                 f"{len(short)} of {len(self._quantizers)} AdaSTE quantizers (lowest: "
-                f"{lowest.name!r}), short of 1/alpha={1.0 / lowest.alpha:.4g}, where the relaxed weight becomes "
-                f"sign(theta): the relaxation path was not completed. The default schedule "
-                f"(schedule=None) completes it within the epochs of the fit; when resuming, pass "
-                f"the same total epochs with initial_epoch.", UserWarning, stacklevel=2)
+                f"{lowest.name!r}), short of 1/alpha={1.0 / lowest.alpha:.4g}, where the relaxed "
+                f"weight becomes sign(theta): the relaxation path was not completed. The default "
+                f"schedule (schedule=None) completes it within the epochs of the fit; when "
+                f"resuming, pass the same total epochs with initial_epoch.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     def current_betas(self) -> dict[str, float]:
         """The current beta of each quantizer, by quantizer name."""
@@ -385,8 +600,11 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
 
     def get_config(self):
         return {
-            "schedule": (None if self._given_schedule is None
-                         else schedules.config_value(self._given_schedule)),
+            "schedule": (
+                None
+                if self._given_schedule is None
+                else schedules.config_value(self._given_schedule)
+            ),
             "update_freq": self.update_freq,
             "verbose": self.verbose,
             "steps_per_epoch": self.steps_per_epoch,

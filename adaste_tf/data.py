@@ -21,7 +21,7 @@ re-made, which is why tfds rejects them as a `manual_dir` (its checksums are of 
 files). So local files are parsed here, with numpy, rather than handed to tfds. tfds is
 imported only when used: importing it takes seconds.
 
-Example:
+Examples:
     >>> import adaste_tf
     >>> from adaste_tf import data
     >>> train = data.make_dataset("fashion_mnist", "train", batch_size=128, seed=0)
@@ -38,11 +38,12 @@ import socket
 import threading
 import zlib
 from pathlib import Path
+from typing import Any
+
+from adaste_tf import extras, validation
 
 import numpy as np
 import tensorflow as tf
-
-from adaste_tf import validation
 
 __all__ = [
     "DATASETS",
@@ -79,7 +80,14 @@ _IMAGE_SHAPE = (28, 28)
 _NUM_CLASSES = 10
 _GZIP_MAGIC = b"\x1f\x8b"
 # IDX type codes; every multi-byte type is big-endian.
-_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_DTYPES: dict[int, Any] = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
 # The host tfds downloads MNIST and Fashion-MNIST from, probed before a download.
 _TFDS_HOST = ("storage.googleapis.com", 443)
 _PROBE_TIMEOUT_S = 3.0
@@ -88,7 +96,7 @@ _PROBE_TIMEOUT_S = 3.0
 class DataUnavailableError(FileNotFoundError):
     """No source could provide the dataset; the message lists what was searched and the fix.
 
-    Example:
+    Examples:
         >>> try:
         ...     load_arrays("mnist", "test", source="local")
         ... except DataUnavailableError as error:
@@ -112,7 +120,7 @@ def read_idx(path: str | os.PathLike, *, magic: int | None = None) -> np.ndarray
         IsADirectoryError: `path` is a directory (`load_arrays(data_dir=...)` reads those).
         ValueError: not an IDX file, not the `magic` expected, or truncated / wrong size.
 
-    Example:
+    Examples:
         >>> images = read_idx(DEBIAN_FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz",
         ...                   magic=IMAGES_MAGIC)
         >>> images.shape, images.dtype
@@ -123,7 +131,8 @@ def read_idx(path: str | os.PathLike, *, magic: int | None = None) -> np.ndarray
         raise IsADirectoryError(
             f"read_idx: `path` must be an IDX file (such as {IDX_FILES['train'][0]}.gz), got "
             f"the directory {path}. To read the IDX files in a directory, use "
-            f"load_arrays(name, split, data_dir={str(path)!r}).")
+            f"load_arrays(name, split, data_dir={str(path)!r})."
+        )
     if not path.is_file():
         raise FileNotFoundError(f"IDX file not found: {path}")
     raw = path.read_bytes()
@@ -133,31 +142,40 @@ def read_idx(path: str | os.PathLike, *, magic: int | None = None) -> np.ndarray
         except (EOFError, OSError, zlib.error) as error:  # truncated or corrupt gzip stream
             raise ValueError(f"{path}: corrupt or truncated gzip data ({error}).") from None
     if len(raw) < 4:
-        raise ValueError(f"{path}: truncated: expected at least 4 bytes of IDX header, "
-                         f"got {len(raw)} bytes.")
+        raise ValueError(
+            f"{path}: truncated: expected at least 4 bytes of IDX header, got {len(raw)} bytes."
+        )
     found = int.from_bytes(raw[:4], "big")
     if magic is not None and found != magic:
-        raise ValueError(f"{path}: wrong IDX magic number 0x{found:08X} ({found}), "
-                         f"expected 0x{magic:08X} ({magic}).")
+        raise ValueError(
+            f"{path}: wrong IDX magic number 0x{found:08X} ({found}), "
+            f"expected 0x{magic:08X} ({magic})."
+        )
     type_code, ndim = raw[2], raw[3]
     if raw[:2] != b"\0\0" or type_code not in _IDX_DTYPES or ndim == 0:
-        raise ValueError(f"{path}: not an IDX file: magic number 0x{found:08X} ({found}), "
-                         f"expected 0x0000TTNN with a known type TT and NN >= 1 dimensions.")
+        raise ValueError(
+            f"{path}: not an IDX file: magic number 0x{found:08X} ({found}), "
+            f"expected 0x0000TTNN with a known type TT and NN >= 1 dimensions."
+        )
     header = 4 + 4 * ndim
     if len(raw) < header:
-        raise ValueError(f"{path}: truncated: expected a {header}-byte header, "
-                         f"got {len(raw)} bytes.")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+        raise ValueError(
+            f"{path}: truncated: expected a {header}-byte header, got {len(raw)} bytes."
+        )
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(_IDX_DTYPES[type_code])
     expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     if len(raw) != expected:
-        raise ValueError(f"{path}: wrong size: header says shape {shape}, so {expected} bytes "
-                         f"(uncompressed), but the file has {len(raw)} bytes.")
+        raise ValueError(
+            f"{path}: wrong size: header says shape {shape}, so {expected} bytes "
+            f"(uncompressed), but the file has {len(raw)} bytes."
+        )
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
 
 
-def load_arrays(name: str, split: str, data_dir: str | os.PathLike | None = None,
-                source: str = "auto") -> tuple[np.ndarray, np.ndarray]:
+def load_arrays(
+    name: str, split: str, data_dir: str | os.PathLike | None = None, source: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
     """Load one split as numpy arrays, from local IDX files or tensorflow-datasets.
 
     Args:
@@ -175,7 +193,7 @@ def load_arrays(name: str, split: str, data_dir: str | os.PathLike | None = None
         FileNotFoundError, ValueError: `data_dir` lacks a file, or a file is malformed.
         NotADirectoryError: `data_dir` is a file, not the directory that holds it.
 
-    Example:
+    Examples:
         >>> images, labels = load_arrays("fashion_mnist", "test")
         >>> images.shape, labels.shape
         ((10000, 28, 28), (10000,))
@@ -184,10 +202,14 @@ def load_arrays(name: str, split: str, data_dir: str | os.PathLike | None = None
     validation.choice("name", name, DATASETS, owner=owner)
     validation.choice("split", split, SPLITS, owner=owner)
     validation.choice("source", source, SOURCES, owner=owner)
+    if source == "tfds":  # asked for by name: say first if it is not installed
+        extras.require("tensorflow_datasets", f"{owner}(source='tfds')")
     if data_dir is not None:
         if source == "tfds":
-            raise ValueError(f"{owner}: `data_dir` is a directory of local IDX files; it cannot "
-                             "be combined with source='tfds' (set TFDS_DATA_DIR for tfds).")
+            raise ValueError(
+                f"{owner}: `data_dir` is a directory of local IDX files; it cannot "
+                "be combined with source='tfds' (set TFDS_DATA_DIR for tfds)."
+            )
         return _load_local_dir(_checked_data_dir(data_dir, owner), split)
 
     searched = []
@@ -210,17 +232,29 @@ def load_arrays(name: str, split: str, data_dir: str | os.PathLike | None = None
             except Exception as error:  # any download/prepare failure ends in the same advice
                 reason, cause = f"the tensorflow-datasets download failed: {error}", error
         else:
-            reason = (f"no network: could not connect to {_TFDS_HOST[0]}:{_TFDS_HOST[1]} "
-                      f"({_PROBE_TIMEOUT_S:g} s timeout), so no tensorflow-datasets download "
-                      "was tried")
-    raise DataUnavailableError(_unavailable_message(name, split, source, searched, reason)) \
-        from cause
+            reason = (
+                f"no network: could not connect to {_TFDS_HOST[0]}:{_TFDS_HOST[1]} "
+                f"({_PROBE_TIMEOUT_S:g} s timeout), so no tensorflow-datasets download "
+                "was tried"
+            )
+    raise DataUnavailableError(
+        _unavailable_message(name, split, source, searched, reason)
+    ) from cause
 
 
-def make_dataset(name: str, split: str, batch_size: int, *, shuffle: bool | None = None,
-                 seed: int | None = None, limit: int | None = None, channels: bool = False,
-                 data_dir: str | os.PathLike | None = None, source: str = "auto",
-                 drop_remainder: bool = False) -> tf.data.Dataset:
+def make_dataset(
+    name: str,
+    split: str,
+    batch_size: int,
+    *,
+    shuffle: bool | None = None,
+    seed: int | None = None,
+    limit: int | None = None,
+    channels: bool = False,
+    data_dir: str | os.PathLike | None = None,
+    source: str = "auto",
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
     """A batched, prefetched `tf.data.Dataset` of `(images, labels)` for training or evaluation.
 
     Images are float32 in [0, 1] (uint8 / 255), shape `(batch, 28, 28)`, or `(batch, 28, 28, 1)`
@@ -234,10 +268,11 @@ def make_dataset(name: str, split: str, batch_size: int, *, shuffle: bool | None
         seed: shuffle seed, for a reproducible order; None for a fresh order each run.
         limit: keep only the first `limit` examples (before shuffling), for tests and demos.
         channels: add a trailing channel axis of size 1.
-        data_dir, source: where to read from, as in `load_arrays`.
+        data_dir: a directory of IDX files to read from, as in `load_arrays`.
+        source: where to look for the data, as in `load_arrays`.
         drop_remainder: drop the last batch if it is smaller than `batch_size`.
 
-    Example:
+    Examples:
         >>> ds = make_dataset("fashion_mnist", "train", batch_size=32, seed=0, limit=256,
         ...                   channels=True)
         >>> images, labels = next(iter(ds))
@@ -266,12 +301,27 @@ def make_dataset(name: str, split: str, batch_size: int, *, shuffle: bool | None
         images = images[..., np.newaxis]
     if shuffle is None:
         shuffle = split == "train"
-    return _batched(images, labels, batch_size, shuffle=shuffle, seed=seed,
-                    prepare=_scale_to_unit, drop_remainder=drop_remainder)
+    return _batched(
+        images,
+        labels,
+        batch_size,
+        shuffle=shuffle,
+        seed=seed,
+        prepare=_scale_to_unit,
+        drop_remainder=drop_remainder,
+    )
 
 
-def _batched(images: np.ndarray, labels: np.ndarray, batch_size: int, *, shuffle: bool,
-             seed: int | None, prepare, drop_remainder: bool = False) -> tf.data.Dataset:
+def _batched(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int | None,
+    prepare,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
     """In-memory arrays as a shuffled (or not), batched, prepared, prefetched dataset.
 
     `prepare(images, shuffle)` runs after batching: one vectorized op per batch instead of one
@@ -292,6 +342,7 @@ def _scale_to_unit(images: tf.Tensor, train: bool) -> tf.Tensor:
 
 # --- local files -----------------------------------------------------------------------------
 
+
 def _known_local_sources(name: str) -> list[Path]:
     """Directories (of IDX files) or `.npz` files that commonly hold a copy of `name`."""
     # Keras caches under ~/.keras, or /tmp/.keras when the home directory is not writable.
@@ -309,14 +360,17 @@ def _checked_data_dir(data_dir: str | os.PathLike, owner: str) -> Path:
     it (".../train-images-idx3-ubyte.gz/train-images-idx3-ubyte not found").
     """
     path = Path(data_dir)
-    expected = (f"a directory holding the IDX files ({IDX_FILES['train'][0]}[.gz], "
-                f"{IDX_FILES['train'][1]}[.gz], ...)")
+    expected = (
+        f"a directory holding the IDX files ({IDX_FILES['train'][0]}[.gz], "
+        f"{IDX_FILES['train'][1]}[.gz], ...)"
+    )
     if path.is_dir():
         return path
     if path.exists():
         raise NotADirectoryError(
             f"{owner}: `data_dir` must be {expected}, got the file {path}. "
-            f"Pass the directory it is in: data_dir={str(path.parent)!r}.")
+            f"Pass the directory it is in: data_dir={str(path.parent)!r}."
+        )
     raise FileNotFoundError(f"{owner}: `data_dir` must be {expected}, but {path} does not exist.")
 
 
@@ -335,16 +389,20 @@ def _load_local_dir(directory: Path, split: str) -> tuple[np.ndarray, np.ndarray
     image_path, label_path = (_split_file(directory, stem) for stem in IDX_FILES[split])
     for path in (image_path, label_path):
         if not path.is_file():
-            raise FileNotFoundError(f"IDX file not found: {path} (nor {path.name}.gz) in "
-                                    f"data_dir {directory}.")
+            raise FileNotFoundError(
+                f"IDX file not found: {path} (nor {path.name}.gz) in data_dir {directory}."
+            )
     images = read_idx(image_path, magic=IMAGES_MAGIC)
     labels = read_idx(label_path, magic=LABELS_MAGIC)
     if images.shape[1:] != _IMAGE_SHAPE:
-        raise ValueError(f"{image_path}: images are {images.shape[1]}x{images.shape[2]}, "
-                         f"expected 28x28.")
+        raise ValueError(
+            f"{image_path}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28."
+        )
     if len(images) != len(labels):
-        raise ValueError(f"{image_path} has {len(images)} images but {label_path} has "
-                         f"{len(labels)} labels; they must match.")
+        raise ValueError(
+            f"{image_path} has {len(images)} images but {label_path} has "
+            f"{len(labels)} labels; they must match."
+        )
     return images, _checked_labels(labels, label_path)
 
 
@@ -354,20 +412,25 @@ def _load_keras_npz(path: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     with np.load(path, allow_pickle=False) as archive:
         images, labels = archive[f"x_{suffix}"], archive[f"y_{suffix}"]
     if images.shape[1:] != _IMAGE_SHAPE or len(images) != len(labels):
-        raise ValueError(f"{path}: expected x_{suffix} of shape [N, 28, 28] and y_{suffix} of "
-                         f"shape [N], got {images.shape} and {labels.shape}.")
+        raise ValueError(
+            f"{path}: expected x_{suffix} of shape [N, 28, 28] and y_{suffix} of "
+            f"shape [N], got {images.shape} and {labels.shape}."
+        )
     return images.astype(np.uint8, copy=False), _checked_labels(labels, path)
 
 
 def _checked_labels(labels: np.ndarray, path: Path) -> np.ndarray:
     labels = labels.astype(np.int64)
     if labels.size and (labels.min() < 0 or labels.max() >= _NUM_CLASSES):
-        raise ValueError(f"{path}: labels must be in 0..{_NUM_CLASSES - 1}, found values in "
-                         f"{labels.min()}..{labels.max()}.")
+        raise ValueError(
+            f"{path}: labels must be in 0..{_NUM_CLASSES - 1}, found values in "
+            f"{labels.min()}..{labels.max()}."
+        )
     return labels
 
 
 # --- tensorflow-datasets ---------------------------------------------------------------------
+
 
 def _tfds_data_dir() -> str:
     # tfds's own default (tfds.core.constants.DATA_DIR), read without importing tfds.
@@ -380,13 +443,13 @@ def _tfds_is_prepared(name: str) -> bool:
     # Cheap pre-check so that the common offline case does not pay for importing tfds.
     if "://" not in data_dir and not (Path(data_dir) / name).is_dir():
         return False
-    import tensorflow_datasets as tfds  # lazy: slow to import
+    tfds = extras.require("tensorflow_datasets", f"loading {name!r} through tensorflow-datasets")
 
     return tfds.builder(name).is_prepared()
 
 
 def _load_tfds(name: str, split: str, *, download: bool) -> tuple[np.ndarray, np.ndarray]:
-    import tensorflow_datasets as tfds  # lazy: slow to import
+    tfds = extras.require("tensorflow_datasets", f"loading {name!r} through tensorflow-datasets")
 
     builder = tfds.builder(name)
     if download:
@@ -400,8 +463,9 @@ def _load_tfds(name: str, split: str, *, download: bool) -> tuple[np.ndarray, np
     return images, _checked_labels(labels, Path(builder.data_dir))
 
 
-def _network_available(address: tuple[str, int] = _TFDS_HOST,
-                       timeout: float = _PROBE_TIMEOUT_S) -> bool:
+def _network_available(
+    address: tuple[str, int] = _TFDS_HOST, timeout: float = _PROBE_TIMEOUT_S
+) -> bool:
     """Whether a TCP connection to `address` opens within `timeout` seconds.
 
     With a proxy configured the host may be unreachable directly yet downloadable, so we
@@ -424,17 +488,25 @@ def _network_available(address: tuple[str, int] = _TFDS_HOST,
     return bool(result)
 
 
-def _unavailable_message(name: str, split: str, source: str, searched: list[str],
-                         reason: str) -> str:
+def _unavailable_message(
+    name: str, split: str, source: str, searched: list[str], reason: str
+) -> str:
     lines = [f"Could not load {name!r} split {split!r}: {reason}.", "Searched:"]
     lines += [f"  - {place}" for place in searched] or ["  - (nothing)"]
-    fixes = ["pass data_dir= a directory holding "
-             + " and ".join(f"{stem}[.gz]" for stem in IDX_FILES[split])]
+    fixes = [
+        "pass data_dir= a directory holding "
+        + " and ".join(f"{stem}[.gz]" for stem in IDX_FILES[split])
+    ]
     if name == "fashion_mnist":
-        fixes.insert(0, "install Debian's copy: apt-get install dataset-fashion-mnist "
-                        f"(files in {DEBIAN_FASHION_MNIST_DIR})")
-    fixes.append("or, online, use source='auto' so tensorflow-datasets can download it"
-                 if source == "local" else
-                 "or connect to the internet so tensorflow-datasets can download it")
+        fixes.insert(
+            0,
+            "install Debian's copy: apt-get install dataset-fashion-mnist "
+            f"(files in {DEBIAN_FASHION_MNIST_DIR})",
+        )
+    fixes.append(
+        "or, online, use source='auto' so tensorflow-datasets can download it"
+        if source == "local"
+        else "or connect to the internet so tensorflow-datasets can download it"
+    )
     lines.append("Fix: " + "; ".join(fixes) + ".")
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """Deploy a binary network: convert it, check the converted model predicts what Keras predicts,
 and see what actually became binary.
 
-Example:
+Examples:
     >>> import adaste_tf
     >>> import larq as lq, numpy as np, tensorflow as tf
     >>> from adaste_tf import export
@@ -42,12 +42,12 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from adaste_tf import extras, tflite_file, validation
+from adaste_tf.tflite_file import BINARY_OPS, FlatbufferSummary, Op, inspect, to_int8_weights
+
 import larq as lq
 import numpy as np
 import tensorflow as tf
-
-from adaste_tf import tflite_file, validation
-from adaste_tf.tflite_file import BINARY_OPS, FlatbufferSummary, Op, inspect, to_int8_weights
 
 __all__ = [
     "ENGINES",
@@ -76,8 +76,9 @@ class ConversionError(ValueError):
         self.ops = tuple(ops)
 
 
-def convert(model: tf.keras.Model, engine: str = "lce", *, int8_weights: bool = False,
-            strict: bool = True) -> bytes:
+def convert(
+    model: tf.keras.Model, engine: str = "lce", *, int8_weights: bool = False, strict: bool = True
+) -> bytes:
     """Convert a trained Keras/Larq model to the bytes of a `.tflite` file.
 
     Both engines convert from a SavedModel of `model`, with no fallback: if conversion fails, or
@@ -100,7 +101,7 @@ def convert(model: tf.keras.Model, engine: str = "lce", *, int8_weights: bool = 
         TypeError: `model` is not a Keras model.
         ConversionError: a layer cannot be converted, or (strict) did not become binary.
 
-    Example:
+    Examples:
         >>> import os, tempfile
         >>> import larq as lq
         >>> model = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(28, 28)),
@@ -118,14 +119,15 @@ def convert(model: tf.keras.Model, engine: str = "lce", *, int8_weights: bool = 
     _check_model(model, "convert")
     _check_signature(model)
     if _is_mixed_precision(model):
+        _warn_if_binary_activations(model)
         model = _float32_clone(model)
 
+    if engine == "lce":  # before the converter's try: a missing extra is not a failed conversion
+        lce = extras.require("larq_compute_engine", "convert(engine='lce')")
     with tempfile.TemporaryDirectory() as saved_model_dir:
         model.save(saved_model_dir, save_format="tf", include_optimizer=False)
         try:
             if engine == "lce":
-                import larq_compute_engine as lce
-
                 # Not `lce.convert_keras_model`: when the SavedModel route fails it only warns
                 # and retries from a frozen graph, so the first error would be lost.
                 flatbuffer = lce.convert_saved_model(saved_model_dir)
@@ -137,11 +139,11 @@ def convert(model: tf.keras.Model, engine: str = "lce", *, int8_weights: bool = 
     summary = inspect(flatbuffer)
     _check_foreign_ops(model, engine, summary)
     if engine == "lce":
-        error = _float_binary_convolutions(model, summary)
-        if error is not None and not strict:
-            warnings.warn(str(error), stacklevel=2)
-        elif error is not None:
-            raise error
+        problem = _float_binary_convolutions(model, summary)
+        if problem is not None and not strict:
+            warnings.warn(str(problem), stacklevel=2)
+        elif problem is not None:
+            raise problem
     return to_int8_weights(flatbuffer) if int8_weights else flatbuffer
 
 
@@ -173,13 +175,21 @@ class ParityReport:
         return self.argmax_mismatches == 0 and self.max_abs_diff <= atol
 
     def __str__(self) -> str:
-        return (f"{self.interpreter} vs Keras on {self.n} inputs: max |diff| "
-                f"{self.max_abs_diff:.3g} (relative {self.max_rel_diff:.3g}), argmax agrees on "
-                f"{self.n - self.argmax_mismatches}/{self.n}")
+        return (
+            f"{self.interpreter} vs Keras on {self.n} inputs: max |diff| "
+            f"{self.max_abs_diff:.3g} (relative {self.max_rel_diff:.3g}), argmax agrees on "
+            f"{self.n - self.argmax_mismatches}/{self.n}"
+        )
 
 
-def verify(model: tf.keras.Model, flatbuffer: bytes | str | os.PathLike, inputs: np.ndarray,
-           *, interpreter: str = "auto", batch_size: int = 256) -> ParityReport:
+def verify(
+    model: tf.keras.Model,
+    flatbuffer: bytes | str | os.PathLike,
+    inputs: np.ndarray,
+    *,
+    interpreter: str = "auto",
+    batch_size: int = 256,
+) -> ParityReport:
     """Run the converted model and Keras on the same `inputs`; compare the outputs.
 
     Args:
@@ -191,7 +201,7 @@ def verify(model: tf.keras.Model, flatbuffer: bytes | str | os.PathLike, inputs:
             flatbuffer contains LCE ops, else TFLite's.
         batch_size: Keras and TFLite batch size (LCE's interpreter runs one input at a time).
 
-    Example:
+    Examples:
         >>> import larq as lq
         >>> model = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(28, 28)),
         ...                              lq.layers.QuantDense(10, kernel_quantizer="adaste")])
@@ -201,35 +211,45 @@ def verify(model: tf.keras.Model, flatbuffer: bytes | str | os.PathLike, inputs:
         (1.0, True)
     """
     _check_model(model, "verify")
-    interpreter = validation.choice("interpreter", interpreter, ("auto", "lce", "tflite"),
-                                    owner="verify")
+    interpreter = validation.choice(
+        "interpreter", interpreter, ("auto", "lce", "tflite"), owner="verify"
+    )
     batch_size = validation.integer("batch_size", batch_size, minimum=1, owner="verify")
     data = tflite_file.read(flatbuffer, "verify")
     if model.inputs is not None and (len(model.inputs) != 1 or len(model.outputs) != 1):
-        raise ValueError(f"verify: model {model.name!r} has {len(model.inputs)} inputs and "
-                         f"{len(model.outputs)} outputs; verify compares one-input, one-output "
-                         f"models.")
+        raise ValueError(
+            f"verify: model {model.name!r} has {len(model.inputs)} inputs and "
+            f"{len(model.outputs)} outputs; verify compares one-input, one-output "
+            f"models."
+        )
     inputs = np.asarray(inputs, np.float32)
     # A subclassed model has no input_shape: then the interpreter checks the shape.
     expected = tuple(model.input_shape[1:]) if model.inputs is not None else inputs.shape[1:]
     if inputs.ndim != len(expected) + 1 or inputs.shape[1:] != expected or not len(inputs):
-        raise ValueError(f"verify: `inputs` must be a non-empty batch of shape (n, "
-                         f"{', '.join(map(str, expected))}) for model {model.name!r}, got "
-                         f"shape {inputs.shape}.")
+        raise ValueError(
+            f"verify: `inputs` must be a non-empty batch of shape (n, "
+            f"{', '.join(map(str, expected))}) for model {model.name!r}, got "
+            f"shape {inputs.shape}."
+        )
     if interpreter == "auto":
-        interpreter = "lce" if any(op.name.startswith("Lce") for op in inspect(data).ops) \
-            else "tflite"
+        interpreter = (
+            "lce" if any(op.name.startswith("Lce") for op in inspect(data).ops) else "tflite"
+        )
 
-    keras_out = np.concatenate([
-        np.asarray(model(inputs[i:i + batch_size], training=False), np.float32)
-        for i in range(0, len(inputs), batch_size)])
+    keras_out = np.concatenate(
+        [
+            np.asarray(model(inputs[i : i + batch_size], training=False), np.float32)
+            for i in range(0, len(inputs), batch_size)
+        ]
+    )
     lite_out = tflite_file.predict(data, inputs, interpreter=interpreter, batch_size=batch_size)
     lite_out = lite_out.reshape(keras_out.shape)
 
     diff = float(np.max(np.abs(lite_out - keras_out)))
     scale = float(np.max(np.abs(keras_out))) or 1.0
     agree = np.argmax(lite_out.reshape(len(inputs), -1), axis=1) == np.argmax(
-        keras_out.reshape(len(inputs), -1), axis=1)
+        keras_out.reshape(len(inputs), -1), axis=1
+    )
     name = "LCE interpreter" if interpreter == "lce" else "tf.lite.Interpreter"
     return ParityReport(len(inputs), diff, diff / scale, float(np.mean(agree)), name)
 
@@ -259,7 +279,7 @@ class BinaryWeight:
     def unpack(self) -> np.ndarray:
         """`values` again, from `packed`.
 
-        Example:
+        Examples:
             >>> import larq as lq
             >>> model = tf.keras.Sequential([tf.keras.Input((5,)),
             ...     lq.layers.QuantDense(3, kernel_quantizer="adaste", name="hidden")])
@@ -284,7 +304,7 @@ def binary_weights(model: tf.keras.Model) -> dict[str, BinaryWeight]:
         `{"layer_name/kernel": BinaryWeight(...), ...}` for every weight whose quantizer has
         precision 1, in layer order (a nested model's layers as `"outer/inner/kernel"`).
 
-    Example:
+    Examples:
         >>> import larq as lq
         >>> model = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(28, 28)),
         ...     lq.layers.QuantDense(64, kernel_quantizer="adaste", name="hidden"),
@@ -307,8 +327,14 @@ def binary_weights(model: tf.keras.Model) -> dict[str, BinaryWeight]:
             # every kernel just "kernel:0".
             name = f"{path}/{variable.name.split(':')[0].split('/')[-1]}"
             values, scale = _signs(quantized, layer.name, name)
-            found[name] = BinaryWeight(layer.name, name, quantized.shape, values,
-                                       np.packbits(values.ravel() > 0).tobytes(), scale)
+            found[name] = BinaryWeight(
+                layer.name,
+                name,
+                quantized.shape,
+                values,
+                np.packbits(values.ravel() > 0).tobytes(),
+                scale,
+            )
     return found
 
 
@@ -316,10 +342,12 @@ def _signs(quantized: np.ndarray, layer: str, name: str) -> tuple[np.ndarray, np
     """+-1 values and, unless they are +-1 already, the per-output-channel (last axis) scale."""
     found = tflite_file.sign_scale(quantized, axes=[quantized.ndim - 1])
     if found is None or np.any(found[0] == 0):  # a 0 cannot be bit-packed
-        raise ValueError(f"binary_weights: weight {name!r} of layer {layer!r} has a 1-bit "
-                         f"quantizer but its quantized values are not +-1 or +-scale per "
-                         f"output channel (e.g. {quantized.ravel()[:3]}); it cannot be "
-                         f"bit-packed.")
+        raise ValueError(
+            f"binary_weights: weight {name!r} of layer {layer!r} has a 1-bit "
+            f"quantizer but its quantized values are not +-1 or +-scale per "
+            f"output channel (e.g. {quantized.ravel()[:3]}); it cannot be "
+            f"bit-packed."
+        )
     values, scale, axis = found
     if axis is None:  # one magnitude for the whole tensor
         return values, None if scale[0] == 1 else np.full(quantized.shape[-1], scale[0])
@@ -331,14 +359,17 @@ def _signs(quantized: np.ndarray, layer: str, name: str) -> tuple[np.ndarray, np
 # ops and tensors after the TF graph (`model/layer/Op;model/layer/Op2`), and that is all that
 # links an op, or an MLIR error, back to a Keras layer.
 
-_FIX = ("Replace the layer with TF ops that TFLite supports (no tf.py_function, no Python-side "
-        "code).")
+_FIX = (
+    "Replace the layer with TF ops that TFLite supports (no tf.py_function, no Python-side code)."
+)
 
 
 def _check_model(model, owner: str) -> None:
     if not isinstance(model, tf.keras.Model):
-        raise TypeError(f"{owner}: `model` must be a tf.keras.Model (legacy Keras, as larq "
-                        f"uses), got {type(model).__name__}.")
+        raise TypeError(
+            f"{owner}: `model` must be a tf.keras.Model (legacy Keras, as larq "
+            f"uses), got {type(model).__name__}."
+        )
 
 
 def _layer_paths(model: tf.keras.Model, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -366,15 +397,18 @@ def _check_signature(model: tf.keras.Model) -> None:
         ValueError: `model` is not built at all.
     """
     if not model.built:
-        raise ValueError(f"convert: model {model.name!r} is not built, so it has no input "
-                         f"shape to convert for. Give its first layer an input_shape (or use "
-                         f"tf.keras.Input), or call it on a batch first.")
+        raise ValueError(
+            f"convert: model {model.name!r} is not built, so it has no input "
+            f"shape to convert for. Give its first layer an input_shape (or use "
+            f"tf.keras.Input), or call it on a batch first."
+        )
     if model.save_spec() is None:
         raise ConversionError(
             f"convert: model {model.name!r} ({type(model).__name__}) was built with build() "
             f"but never called on data, so Keras has no input signature to convert it with. "
             f"Fix: call it once on a batch first, e.g. `model({_zeros_batch(model)})` or "
-            f"`model.predict(x[:1])`, then convert.")
+            f"`model.predict(x[:1])`, then convert."
+        )
 
 
 def _zeros_batch(model: tf.keras.Model) -> str:
@@ -391,8 +425,48 @@ def _zeros_batch(model: tf.keras.Model) -> str:
 
 
 def _is_mixed_precision(model: tf.keras.Model) -> bool:
-    return any(layer.compute_dtype in ("float16", "bfloat16")
-               for layer in (model, *_layers(model)))
+    return any(layer.compute_dtype in ("float16", "bfloat16") for layer in (model, *_layers(model)))
+
+
+# Measured (docs/deployment.md, "Mixed precision"): a larq tutorial conv net with binary
+# activations, trained 3 epochs on 6000 Fashion-MNIST images, its float32 clone against Keras
+# on 500 test images.
+_MIXED_BINARY_AGREEMENT = {"mixed_bfloat16": "473/500", "mixed_float16": "492/500"}
+
+
+def _warn_if_binary_activations(model: tf.keras.Model) -> None:
+    """Warn that a mixed-precision model with binary activations converts to a float32 file
+    whose signs can differ: a pre-activation within float16/bfloat16 rounding of zero takes the
+    other sign in float32, and the binary layers after it carry the flip to the output."""
+    binary = [
+        layer.name
+        for layer in _layers(model)
+        if getattr(layer, "input_quantizer", None) is not None
+    ]
+    if not binary:
+        return
+    policy = next(
+        layer.dtype_policy.name
+        for layer in (model, *_layers(model))
+        if layer.compute_dtype in ("float16", "bfloat16")
+    )
+    shown = ", ".join(repr(name) for name in binary[:3]) + (", ..." if len(binary) > 3 else "")
+    measured = _MIXED_BINARY_AGREEMENT.get(policy)
+    warnings.warn(
+        f"convert: model {model.name!r} computes in {policy} and has binary activations "
+        f"(input_quantizer of {shown}). The converted file computes in float32, where "
+        f"activations within {policy.split('_')[1]} rounding of zero take the other sign, so "
+        f"its predictions can differ from Keras's"
+        + (
+            f" (a larq tutorial conv net on Fashion-MNIST: argmax agreed on {measured} test images)"
+            if measured
+            else ""
+        )
+        + ". Check with export.verify(model, flatbuffer, inputs); to deploy exactly what Keras "
+        'computes, train or fine-tune the model in float32 (docs/deployment.md, "Mixed '
+        'precision").',
+        stacklevel=3,
+    )
 
 
 def _float32_clone(model: tf.keras.Model) -> tf.keras.Model:
@@ -405,7 +479,8 @@ def _float32_clone(model: tf.keras.Model) -> tf.keras.Model:
             f"convert: model {model.name!r} uses a mixed-precision policy and is a subclassed "
             f"model, which cannot be cloned to float32 from its config. Rebuild it under "
             f"tf.keras.mixed_precision.set_global_policy('float32'), load the weights, and "
-            f"convert that.") from None
+            f"convert that."
+        ) from None
     previous = tf.keras.mixed_precision.global_policy()
     # Layers whose config has no dtype take the global policy, so build the clone under float32.
     tf.keras.mixed_precision.set_global_policy("float32")
@@ -420,8 +495,10 @@ def _float32_clone(model: tf.keras.Model) -> tf.keras.Model:
 def _float32_config(config):
     """`config` with every `"dtype"` entry naming a 16-bit policy or dtype set to `"float32"`."""
     if isinstance(config, dict):
-        return {key: "float32" if key == "dtype" and _names_16_bits(value)
-                else _float32_config(value) for key, value in config.items()}
+        return {
+            key: "float32" if key == "dtype" and _names_16_bits(value) else _float32_config(value)
+            for key, value in config.items()
+        }
     if isinstance(config, (list, tuple)):
         return type(config)(_float32_config(value) for value in config)
     return config
@@ -431,8 +508,9 @@ def _names_16_bits(value) -> bool:
     if isinstance(value, dict):  # a serialized Policy: {"class_name": "Policy", "config": {...}}
         value = value.get("config", {}).get("name", "")
     # "mixed_float16" policies, and the "float16" dtype that a nested model's InputLayer gets.
-    return isinstance(value, str) and (value.startswith("mixed_")
-                                       or value in ("float16", "bfloat16"))
+    return isinstance(value, str) and (
+        value.startswith("mixed_") or value in ("float16", "bfloat16")
+    )
 
 
 # --- naming the layer ------------------------------------------------------------------------
@@ -477,7 +555,10 @@ def _converter_failed(model: tf.keras.Model, engine: str, message: str) -> Conve
     first = re.sub(r"^.*?error:\s*(loc\(.*\)\):\s*)?", "", first)
     return ConversionError(
         f"convert(engine={engine!r}): model {model.name!r} cannot be converted: {where}{what}. "
-        f"{_FIX} Converter said: {first[:500]}", layers, ops)
+        f"{_FIX} Converter said: {first[:500]}",
+        layers,
+        ops,
+    )
 
 
 def _check_foreign_ops(model: tf.keras.Model, engine: str, summary: FlatbufferSummary) -> None:
@@ -486,8 +567,11 @@ def _check_foreign_ops(model: tf.keras.Model, engine: str, summary: FlatbufferSu
     LCE's converter emits an unknown op as a custom op and returns normally; the interpreter
     then fails to load the file. Caught here, where the model and its layer names are known.
     """
-    foreign = [op for op in summary.ops
-               if op.custom and not (engine == "lce" and op.name.startswith("Lce"))]
+    foreign = [
+        op
+        for op in summary.ops
+        if op.custom and not (engine == "lce" and op.name.startswith("Lce"))
+    ]
     if not foreign:
         return
     ops = sorted({op.name for op in foreign})
@@ -495,7 +579,10 @@ def _check_foreign_ops(model: tf.keras.Model, engine: str, summary: FlatbufferSu
     raise ConversionError(
         f"convert(engine={engine!r}): model {model.name!r} converted to op(s) that no stock "
         f"interpreter can run: {', '.join(ops)}, from "
-        f"{_where(layers, 'layers the converter did not name')}. {_FIX}", layers, ops)
+        f"{_where(layers, 'layers the converter did not name')}. {_FIX}",
+        layers,
+        ops,
+    )
 
 
 def _bconv_filter_shape(layer) -> tuple[int, ...]:
@@ -506,20 +593,24 @@ def _bconv_filter_shape(layer) -> tuple[int, ...]:
 
 def _expects_bconv(layer) -> bool:
     """LCE turns a QuantConv2D into `LceBconv2d` when its inputs and its weights are binary."""
-    return (isinstance(layer, lq.layers.QuantConv2D)
-            and getattr(layer.input_quantizer, "precision", None) == 1
-            and getattr(layer.kernel_quantizer, "precision", None) == 1)
+    return (
+        isinstance(layer, lq.layers.QuantConv2D)
+        and getattr(layer.input_quantizer, "precision", None) == 1
+        and getattr(layer.kernel_quantizer, "precision", None) == 1
+    )
 
 
-def _float_binary_convolutions(model: tf.keras.Model,
-                               summary: FlatbufferSummary) -> ConversionError | None:
+def _float_binary_convolutions(
+    model: tf.keras.Model, summary: FlatbufferSummary
+) -> ConversionError | None:
     """QuantConv2D layers with binary inputs and weights that LCE left as float convolutions.
 
     LCE does not fail then: it keeps the float convolution, which costs the speed and size the
     user converted for, so `convert` treats it as an error unless told otherwise.
     """
-    expected = {layer.name: _bconv_filter_shape(layer)
-                for layer in _layers(model) if _expects_bconv(layer)}
+    expected = {
+        layer.name: _bconv_filter_shape(layer) for layer in _layers(model) if _expects_bconv(layer)
+    }
     n_expected = len(expected)
     # Match layers to LceBconv2d ops by filter shape, then by name where shapes repeat: a
     # bconv's bitpacked input comes from the layer's own input quantizer, `model/layer/ste_sign`
@@ -529,21 +620,35 @@ def _float_binary_convolutions(model: tf.keras.Model,
         for name, shape in list(expected.items()):
             for op in unmatched:
                 if op.weight_shape == shape and (
-                        not by_name or name in _layers_named_in(model, op.input_tensor)):
+                    not by_name or name in _layers_named_in(model, op.input_tensor)
+                ):
                     unmatched.remove(op)
                     del expected[name]
                     break
     missing = list(expected)
     if not missing:
         return None
-    got = {name: list(dict.fromkeys(op.name for op in summary.ops  # in execution order
-                                    if name in _op_layers(model, op))) for name in missing}
-    detail = "; ".join(f"{name!r} became {', '.join(ops) or 'ops the converter did not name'}"
-                       for name, ops in got.items())
+    got = {
+        name: list(
+            dict.fromkeys(
+                op.name
+                for op in summary.ops  # in execution order
+                if name in _op_layers(model, op)
+            )
+        )
+        for name in missing
+    }
+    detail = "; ".join(
+        f"{name!r} became {', '.join(ops) or 'ops the converter did not name'}"
+        for name, ops in got.items()
+    )
     return ConversionError(
         f"convert(engine='lce'): {len(missing)} of the {n_expected} QuantConv2D layer(s) of "
         f"model {model.name!r} with binary inputs and binary weights did not become "
         f"LceBconv2d: {detail}. LCE binarizes a convolution only when its input_quantizer "
         f"is one it recognizes (larq's sign-based ones, such as 'ste_sign', and 'adaste'); other "
         f"ways of computing a sign stay float. "
-        f"Pass strict=False to accept the float convolution.", missing, ("LceBconv2d",))
+        f"Pass strict=False to accept the float convolution.",
+        missing,
+        ("LceBconv2d",),
+    )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
-
 from adaste_tf import validation
 from adaste_tf.registration import register
+
+import tensorflow as tf
 
 __all__ = ["RandomSign"]
 
@@ -17,10 +17,10 @@ class RandomSign(tf.keras.initializers.Initializer):
     The official AdaSTE code starts every latent weight at +-10 (`lamda_init=10`). That suits its
     own optimizer, which multiplies the gradient by the training-set size twice; with Adam at
     lr 1e-3 a weight moves about 1e-3 per step, so flipping one from 10 takes ~10^4 steps and a
-    network can stay near chance for many epochs (README, "Latent initialization"). For Adam,
+    network can stay near chance for many epochs (docs/usage.md, "Latent initialization"). For Adam,
     a Glorot-scale start (`magnitude` ~ 0.05, or Keras's default initializer) trains.
 
-    Example:
+    Examples:
         >>> RandomSign(magnitude=10.0, seed=1)((2, 3))  # seeded: the same signs at every call
         <tf.Tensor: shape=(2, 3), dtype=float32, numpy=
         array([[ 10., -10.,  10.],
@@ -36,8 +36,9 @@ class RandomSign(tf.keras.initializers.Initializer):
 
     def __init__(self, magnitude: float = 10.0, seed: int | None = None):
         owner = type(self).__name__
-        self.magnitude = validation.real("magnitude", magnitude, minimum=0.0, strict=True,
-                                         owner=owner)
+        self.magnitude = validation.real(
+            "magnitude", magnitude, minimum=0.0, strict=True, owner=owner
+        )
         self.seed = None if seed is None else validation.integer("seed", seed, owner=owner)
 
     def __call__(self, shape, dtype=None, **kwargs):

@@ -21,7 +21,7 @@ rule) applies its flip case only to weights a bounded perturbation can flip, see
 All scales are computed in float32 (float64 for float64 inputs) whatever the input dtype, so
 that float16 inputs cannot overflow in `1/a`, and are cast back at the end.
 
-Example:
+Examples:
     >>> import tensorflow as tf
     >>> from adaste_tf import ops
     >>> theta = tf.constant([0.5, 0.5, 2.0, 2.0])
@@ -32,9 +32,9 @@ Example:
 
 from __future__ import annotations
 
-import tensorflow as tf
-
 from adaste_tf import validation
+
+import tensorflow as tf
 
 __all__ = [
     "sign",
@@ -60,8 +60,8 @@ OFFICIAL_BINARY_THETA_THRESHOLD = 1e-3
 OFFICIAL_MAX_SCALE = 0.5
 
 # Default bound of the perturbation in `bounded_scale`, in units of the latent weight for a
-# gradient of RMS size: the largest bound measured that costs no accuracy at any beta (README,
-# "Choosing flip_reach"); larger bounds pull latent weights to zero.
+# gradient of RMS size: the largest bound measured that costs no accuracy at any beta
+# (docs/evidence.md, "Choosing flip_reach"); larger bounds pull latent weights to zero.
 DEFAULT_FLIP_REACH = 3e-4
 
 # Names of the cases `regimes` tells apart, in its output order.
@@ -79,7 +79,7 @@ def sign(x: tf.Tensor) -> tf.Tensor:
     Compute Engine recognizes as binarization: as an activation quantizer it then becomes
     `LceQuantize` and a binary convolution, not float ops.
 
-    Example:
+    Examples:
         >>> sign(tf.constant([-2.0, 0.0, 3.0])).numpy()
         array([-1.,  1.,  1.], dtype=float32)
     """
@@ -101,7 +101,7 @@ def relaxed_weight(theta: tf.Tensor, alpha: float, beta: float | tf.Tensor) -> t
 
     It equals `sign(theta)` wherever `|theta| >= 1 - alpha * beta`.
 
-    Example:
+    Examples:
         >>> relaxed_weight(tf.constant([-0.2, 0.0, 0.5, 3.0]), alpha=0.01, beta=0.0).numpy()
         array([-0.2,  0. ,  0.5,  1. ], dtype=float32)
     """
@@ -139,7 +139,7 @@ def paper_scale(
         The scale, in `theta`'s dtype; the gradient to `theta` is `scale * dy`
         (`scaled_gradient` computes that product directly).
 
-    Example:
+    Examples:
         >>> paper_scale(tf.constant([0.1]), tf.constant([1.0]), 0.01, 0.01, 10.0).numpy()
         array([1.190099], dtype=float32)
     """
@@ -183,7 +183,7 @@ def bounded_scale(
     Returns:
         The scale, in `theta`'s dtype.
 
-    Example:
+    Examples:
         >>> theta = tf.constant([1e-4, 0.5, 0.5, 2.0])
         >>> dy = tf.constant([1.0, 1.0, -1.0, -1.0])
         >>> bounded_scale(theta, dy, alpha=0.01, beta=1.0, max_scale=1.0).numpy()
@@ -210,14 +210,13 @@ def official_scale(
     4. `alpha*beta >= 1`, inward: `1/|theta|` (not `2/|theta|`).
     Boundaries use the official strict comparisons (`theta == k` gets the default scale).
 
-    Example:
+    Examples:
         >>> official_scale(tf.constant([0.1]), tf.constant([1.0]), 0.01, 0.01).numpy()
         array([0.], dtype=float32)
         >>> official_scale(tf.constant([-0.1]), tf.constant([-1.0]), 0.01, 0.01).numpy()
         array([0.5], dtype=float32)
     """
-    return _as_scale(theta, _official_terms(*_in_compute_dtype(theta, dy, alpha, beta,
-                                                                max_scale)))
+    return _as_scale(theta, _official_terms(*_in_compute_dtype(theta, dy, alpha, beta, max_scale)))
 
 
 def scaled_gradient(
@@ -240,14 +239,22 @@ def scaled_gradient(
     gradient once, in one fused pass, instead of recomputing the rule inside each optimizer
     update that reads it (`docs/performance.md`). It equals `scale * dy` up to float rounding.
 
-    Example:
+    Examples:
         >>> theta = tf.constant([0.5, -2.0])
         >>> scaled_gradient(theta, tf.constant([2.0, 2.0]), "paper", 0.01, 0.0, 1.0).numpy()
         array([2., 0.], dtype=float32)
     """
     g = _in_compute_dtype(theta, dy)[1]
-    n, d = _terms(theta, dy if scale_from is None else scale_from, variant, alpha, beta,
-                  max_scale, flip_reach, owner="scaled_gradient")
+    n, d = _terms(
+        theta,
+        dy if scale_from is None else scale_from,
+        variant,
+        alpha,
+        beta,
+        max_scale,
+        flip_reach,
+        owner="scaled_gradient",
+    )
     return tf.cast((g * n) / d, dy.dtype)
 
 
@@ -263,13 +270,14 @@ def scale(
     """The backward scale of `variant` ("bounded", "paper" or "official"), in `theta`'s dtype:
     `bounded_scale`, `paper_scale` or `official_scale` chosen by name.
 
-    Example:
+    Examples:
         >>> scale(tf.constant([0.5, -2.0]), tf.constant([2.0, 2.0]), "paper", 0.01, 0.0,
         ...       1.0).numpy()
         array([1., 0.], dtype=float32)
     """
-    return _as_scale(theta, _terms(theta, dy, variant, alpha, beta, max_scale, flip_reach,
-                                   owner="scale"))
+    return _as_scale(
+        theta, _terms(theta, dy, variant, alpha, beta, max_scale, flip_reach, owner="scale")
+    )
 
 
 def _terms(theta, dy, variant, alpha, beta, max_scale, flip_reach, owner):
@@ -300,8 +308,9 @@ def _paper_coefficients(a, alpha, beta):
     one = tf.ones_like(a)
     one_over = 1.0 / (1.0 + beta)
     k = 1.0 - alpha * beta
-    c1_saturated = tf.where(k > 0, (1.0 + 2.0 * beta + alpha * beta) * one_over,
-                            tf.cast(2.0, beta.dtype))
+    c1_saturated = tf.where(
+        k > 0, (1.0 + 2.0 * beta + alpha * beta) * one_over, tf.cast(2.0, beta.dtype)
+    )
     linear = a < k  # never true once alpha * beta >= 1, since then k <= 0
     c0 = tf.where(linear, one_over * one, 0.0 * one)
     c1 = tf.where(linear, 2.0 * beta * (1.0 + alpha) * one_over * one, c1_saturated * one)
@@ -348,8 +357,7 @@ def _bounded_terms(t, g, alpha, beta, max_scale, flip_reach):
     # not fully undo (Adam's epsilon and its lagging second moment, SGD not at all;
     # docs/method.md).
     slope = tf.where(inward | (a < 1.0), one, 0.0 * one)
-    n = tf.where(divide, (1.0 + beta) * numerator,
-                 tf.where(reach, (1.0 + beta) * capped, slope))
+    n = tf.where(divide, (1.0 + beta) * numerator, tf.where(reach, (1.0 + beta) * capped, slope))
     return n, tf.where(divide, a_safe, one)
 
 
@@ -369,23 +377,29 @@ def _official_terms(t, g, alpha, beta, max_scale):
     # Relaxed half: adaptive in the linear zone (1e-6 < |theta| < k) and when saturated
     # (|theta| > max(1e-6, k)), zero for saturated outward steps. Binary half: adaptive and zero
     # beyond |theta| > 1e-3. |theta| == k is in neither zone (the official strict bounds).
-    lower = tf.where(relaxed, tf.cast(OFFICIAL_THETA_THRESHOLD, k.dtype),
-                     tf.cast(OFFICIAL_BINARY_THETA_THRESHOLD, k.dtype))
+    lower = tf.where(
+        relaxed,
+        tf.cast(OFFICIAL_THETA_THRESHOLD, k.dtype),
+        tf.cast(OFFICIAL_BINARY_THETA_THRESHOLD, k.dtype),
+    )
     saturated_from = tf.where(relaxed, tf.maximum(lower, k), lower)
     adaptive = inward & (a > lower) & tf.not_equal(a, k)
     zero = outward & (a > saturated_from)
     default = tf.where(relaxed, one_over, tf.cast(1.0, beta.dtype))
-    saturated_numerator = tf.where(relaxed, (1.0 + 2.0 * beta + ab) * one_over,
-                                   tf.cast(1.0, beta.dtype))
+    saturated_numerator = tf.where(
+        relaxed, (1.0 + 2.0 * beta + ab) * one_over, tf.cast(1.0, beta.dtype)
+    )
     # Linear zone: 2 beta (1 + alpha) - theta with theta signed, as officially (k <= 0 in the
     # binary half, so no weight is in it there).
-    numerator = tf.where(a < k, (2.0 * beta * (1.0 + alpha) - t) * one_over,
-                         saturated_numerator * one)
+    numerator = tf.where(
+        a < k, (2.0 * beta * (1.0 + alpha) - t) * one_over, saturated_numerator * one
+    )
     # clip(numerator / a, 0, max_scale); every adaptive case has |theta| > 1e-6: no floor.
     divide = adaptive & (numerator >= 0) & (numerator <= max_scale * a)
     clamped = tf.where(numerator < 0, 0.0 * one, max_scale * one)
-    n = tf.where(divide, numerator,
-                 tf.where(adaptive, clamped, tf.where(zero, 0.0 * one, default * one)))
+    n = tf.where(
+        divide, numerator, tf.where(adaptive, clamped, tf.where(zero, 0.0 * one, default * one))
+    )
     return n, tf.where(divide, a, one)
 
 
@@ -405,14 +419,15 @@ def _sum_of_squares(g: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(x)
 
 
-def regimes(theta: tf.Tensor, dy: tf.Tensor, alpha: float,
-            beta: float | tf.Tensor) -> list[tf.Tensor]:
+def regimes(
+    theta: tf.Tensor, dy: tf.Tensor, alpha: float, beta: float | tf.Tensor
+) -> list[tf.Tensor]:
     """Boolean masks of the cases of the backward table, in the order of `REGIMES`.
 
     Linear means `|theta| < 1 - alpha * beta` (never once `alpha * beta >= 1`: the binary
     regime, where every weight is saturated). Used by the quantizer's diagnostics.
 
-    Example:
+    Examples:
         >>> masks = regimes(tf.constant([0.5, -0.5, 2.0]), tf.constant([-1.0, -1.0, 1.0]),
         ...                 alpha=0.01, beta=0.0)
         >>> [m.numpy().tolist() for m in masks]

@@ -1,13 +1,90 @@
-"""The optimizer of the official AdaSTE code, as a Keras optimizer (for `--recipe official`)."""
+"""The optimizer of the official AdaSTE code, as a Keras optimizer (for `--recipe official`),
+and the guard that refuses larq's `Bop` on the weights AdaSTE quantizes."""
 
 from __future__ import annotations
 
-import tensorflow as tf
+import functools
+from collections.abc import Iterable
 
 from adaste_tf import validation
+from adaste_tf.quantizers import WEIGHT_SLOTS, AdaSTE
 from adaste_tf.registration import register
 
+import larq as lq
+import tensorflow as tf
+
 __all__ = ["OfficialMomentum"]
+
+# The check that refuses Bop on AdaSTE-quantized weights wraps `Bop._create_slots`. Every route by
+# which Bop trains a variable runs it first, with exactly the variables Bop will train and before
+# any of them is changed: larq's `CaseOptimizer.apply_gradients` calls it for each of its
+# optimizers before applying any of them, and `Optimizer.apply_gradients` (plain Bop) before its
+# updates. So it holds in `fit` and in custom loops, with or without `RelaxationScheduler`, for
+# every quantizer slot, and under `tf.function` it raises while the step is traced. The
+# alternatives were worse: the quantizer sees its kernel but not the optimizer (finding the model
+# from the call stack is fragile), and Keras has no compile or train-begin hook that does not
+# need a callback in `fit(callbacks=...)`. `_create_slots` is the method a legacy Keras optimizer
+# defines for its state (Bop defines it); tests/test_private_apis.py pins that larq calls it first.
+_GUARDED = "_adaste_tf_refuses_adaste_weights"
+
+_BY_WEIGHT = {weight: slot for slot, weight in WEIGHT_SLOTS.items()}
+
+
+def _bop_refusal(places: Iterable[str]) -> str:
+    """The error message for Bop training the weights at `places` ("layer 'fc1'
+    (`kernel_quantizer`)"), which AdaSTE quantizes: why, and what to use instead."""
+    return (
+        f"larq's Bop optimizer would train weights that AdaSTE quantizes: {', '.join(places)}. "
+        f"Bop flips binary weights without latent weights, so AdaSTE's backward has nothing to "
+        f"act on and training does not learn. Fix: train AdaSTE-quantized weights with a "
+        f"latent-weight optimizer (Adam, SGD) and give Bop only larq's own binary weights, e.g. "
+        f"lq.optimizers.CaseOptimizer((lambda v: lq.optimizers.Bop.is_binary_variable(v) and "
+        f"not isinstance(getattr(v, 'quantizer', None), adaste_tf.quantizers.AdaSTE), "
+        f"lq.optimizers.Bop()), default_optimizer=tf.keras.optimizers.legacy.Adam()), or use "
+        f"a larq quantizer such as ste_sign with Bop."
+    )
+
+
+def _place(variable: tf.Variable) -> str:
+    """Where a weight is, from its name (`fc1/kernel:0` -> layer 'fc1' (`kernel_quantizer`))."""
+    *scope, weight = variable.name.split(":")[0].split("/")
+    slot = _BY_WEIGHT.get(weight)
+    if not scope or slot is None:
+        return f"the weight {variable.name!r}"
+    return f"layer {scope[-1]!r} (`{slot}`)"
+
+
+def _refusing_adaste_weights(create_slots):
+    @functools.wraps(create_slots)
+    def guarded(self, var_list, *args, **kwargs):
+        places = [_place(v) for v in var_list if isinstance(getattr(v, "quantizer", None), AdaSTE)]
+        if places:
+            raise ValueError(_bop_refusal(places))
+        return create_slots(self, var_list, *args, **kwargs)
+
+    setattr(guarded, _GUARDED, True)
+    return guarded
+
+
+def _install_bop_guard() -> None:
+    """Make larq's `Bop` refuse, before its first update, any weight an AdaSTE quantizes.
+
+    `import adaste_tf` runs it; running it again changes nothing.
+
+    Examples:
+        >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste",
+        ...                                                   name="fc1")])
+        >>> model.build((None, 3))
+        >>> kernel = model.layers[0].kernel
+        >>> try:
+        ...     lq.optimizers.Bop().apply_gradients([(tf.ones((3, 2)), kernel)])
+        ... except ValueError as error:
+        ...     print(str(error).split(": ")[1].split(". ")[0])
+        layer 'fc1' (`kernel_quantizer`)
+    """
+    create_slots = lq.optimizers.Bop._create_slots
+    if not getattr(create_slots, _GUARDED, False):
+        lq.optimizers.Bop._create_slots = _refusing_adaste_weights(create_slots)
 
 
 @register()
@@ -22,7 +99,7 @@ class OfficialMomentum(tf.keras.optimizers.Optimizer):
     `reweight = 1`). It is Adam without the second moment. Apply it with the AdaSTE quantizer's
     `variant="official"` to reproduce the official training step.
 
-    Example:
+    Examples:
         >>> optimizer = OfficialMomentum(learning_rate=0.1, decay=0.0)
         >>> theta = tf.Variable([1.0, -1.0])
         >>> _ = optimizer.apply_gradients([(tf.constant([0.5, 0.5]), theta)])
@@ -42,15 +119,24 @@ class OfficialMomentum(tf.keras.optimizers.Optimizer):
         decay: \\(\lambda\\), finite and >= 0.
     """
 
-    def __init__(self, learning_rate=3e-4, momentum: float = 0.9, gradient_scale: float = 1.0,
-                 decay: float = 1.0, name: str = "OfficialMomentum", **kwargs):
+    def __init__(
+        self,
+        learning_rate: float | tf.keras.optimizers.schedules.LearningRateSchedule = 3e-4,
+        momentum: float = 0.9,
+        gradient_scale: float = 1.0,
+        decay: float = 1.0,
+        name: str = "OfficialMomentum",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         owner = type(self).__name__
         self._learning_rate = self._build_learning_rate(learning_rate)
-        self.momentum = validation.real("momentum", momentum, minimum=0.0, maximum=0.999999,
-                                        owner=owner)
-        self.gradient_scale = validation.real("gradient_scale", gradient_scale, minimum=0.0,
-                                              strict=True, owner=owner)
+        self.momentum = validation.real(
+            "momentum", momentum, minimum=0.0, maximum=0.999999, owner=owner
+        )
+        self.gradient_scale = validation.real(
+            "gradient_scale", gradient_scale, minimum=0.0, strict=True, owner=owner
+        )
         self.decay = validation.real("decay", decay, minimum=0.0, owner=owner)
 
     def build(self, var_list):
@@ -67,8 +153,14 @@ class OfficialMomentum(tf.keras.optimizers.Optimizer):
         m = self.moments[self._index_dict[self._var_key(variable)]]
         mu = tf.cast(self.momentum, dtype)
         step = tf.cast(self.iterations + 1, dtype)
-        m.assign(mu * m + (1.0 - mu) * (tf.cast(self.gradient_scale, dtype) * gradient
-                                          + tf.cast(self.decay, dtype) * variable))
+        m.assign(
+            mu * m
+            + (1.0 - mu)
+            * (
+                tf.cast(self.gradient_scale, dtype) * gradient
+                + tf.cast(self.decay, dtype) * variable
+            )
+        )
         lr = tf.cast(self.learning_rate, dtype)
         variable.assign_sub(lr * m / (1.0 - tf.pow(mu, step)))
 

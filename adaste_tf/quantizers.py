@@ -13,15 +13,25 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 
+from adaste_tf import ops, validation
+from adaste_tf.registration import register
+
 import larq as lq
 import tensorflow as tf
 from larq.quantized_variable import QuantizedVariable
 
-from adaste_tf import ops, validation
-from adaste_tf.registration import register
-
-__all__ = ["AdaSTE", "adaste_sign", "CONFIG_VERSION", "DEFAULT_MAX_SCALE", "VARIANTS",
-           "METRICS", "DIAGNOSTICS", "NEAR_ZERO"]
+__all__ = [
+    "AdaSTE",
+    "adaste_sign",
+    "CONFIG_VERSION",
+    "DEFAULT_MAX_SCALE",
+    "VARIANTS",
+    "METRICS",
+    "DIAGNOSTICS",
+    "NEAR_ZERO",
+    "WEIGHT_SLOTS",
+    "SLOTS",
+]
 
 # "bounded" (the default) and "paper" are derived in docs/method.md; "official" is the
 # official code's rule.
@@ -36,10 +46,11 @@ DEFAULT_MAX_SCALE = 1.0
 # What `metrics=` accepts: larq's flip ratio, and the backward's diagnostics (DIAGNOSTICS).
 METRICS = ("flip_ratio", "diagnostics")
 
-# The diagnostics, logged per quantizer as `<name>/<quantizer name>` (larq's metric naming), each
-# averaged over the steps of an epoch: the fraction of weights in each case of the backward
-# table (ops.REGIMES), whether beta is in the binary regime, the mean scale of inward and of
-# outward steps, and the fraction of latent weights within NEAR_ZERO of a flip.
+# The diagnostics, each averaged over the backward passes of a training epoch and logged per
+# quantizer slot as `<name>/<layer>/<slot>` (adaste_tf.callbacks.DiagnosticsLogger): the fraction
+# of weights in each case of the backward table (ops.REGIMES), whether beta is in the binary
+# regime, the mean scale of inward and of outward steps, and the fraction of latent weights
+# within NEAR_ZERO of a flip.
 DIAGNOSTICS = (*ops.REGIMES, "binary_regime", "inward_scale", "outward_scale", "near_zero")
 
 # A latent weight this close to zero flips within about one Adam step at learning rate 1e-3.
@@ -55,6 +66,17 @@ NEAR_ZERO = 1e-3
 # failing to load.
 CONFIG_VERSION = 3
 
+# larq's quantizer arguments ("slots") that quantize a weight, each with the attribute of the
+# weight it quantizes (larq's `_get_quantizer`): `kernel_quantizer` in every larq layer,
+# `depthwise_quantizer` and `pointwise_quantizer` in QuantDepthwiseConv2D and
+# QuantSeparableConv*D. `input_quantizer` quantizes the layer's input, an activation.
+WEIGHT_SLOTS = {
+    "kernel_quantizer": "kernel",
+    "depthwise_quantizer": "depthwise_kernel",
+    "pointwise_quantizer": "pointwise_kernel",
+}
+SLOTS = (*WEIGHT_SLOTS, "input_quantizer")
+
 # Ops between a variable and the tensor a kernel quantizer receives: larq passes the read of the
 # latent weight (ReadVariableOp); MirroredStrategy can add an Identity, a mixed policy a Cast.
 _READ_OPS = ("ReadVariableOp",)
@@ -68,19 +90,21 @@ _PASS_THROUGH_OPS = ("Identity", "Cast")
 # form (the division last) keeps XLA from recomputing the rule in each optimizer update
 # (docs/performance.md). reduce_retracing: one trace serves every kernel shape.
 def _scaled_gradient(theta, dy, scale_from, variant, alpha, beta, max_scale, flip_reach):
-    return ops.scaled_gradient(theta, dy, variant, alpha, beta, max_scale, flip_reach,
-                               scale_from=scale_from)
+    return ops.scaled_gradient(
+        theta, dy, variant, alpha, beta, max_scale, flip_reach, scale_from=scale_from
+    )
 
 
 _COMPILED_GRADIENT = tf.function(_scaled_gradient, jit_compile=True, reduce_retracing=True)
 _COMPILED_SCALE = tf.function(ops.scale, jit_compile=True, reduce_retracing=True)
 
 
-def diagnostics(theta: tf.Tensor, dy: tf.Tensor, scale: tf.Tensor, alpha: float,
-                beta: tf.Tensor) -> tf.Tensor:
+def diagnostics(
+    theta: tf.Tensor, dy: tf.Tensor, scale: tf.Tensor, alpha: float, beta: tf.Tensor
+) -> tf.Tensor:
     """The values of `DIAGNOSTICS` for one backward pass, as a float32 vector.
 
-    Example:
+    Examples:
         >>> values = diagnostics(tf.constant([0.5, -0.5]), tf.constant([-1.0, -1.0]),
         ...                      tf.constant([1.0, 2.0]), alpha=0.01, beta=0.0)
         >>> dict(zip(DIAGNOSTICS, values.numpy().round(2).tolist()))["inward_scale"]
@@ -99,8 +123,15 @@ def diagnostics(theta: tf.Tensor, dy: tf.Tensor, scale: tf.Tensor, alpha: float,
         return tf.math.divide_no_nan(tf.reduce_sum(tf.where(mask, s, 0.0)), count)
 
     binary = tf.cast(alpha * tf.cast(beta, tf.float32) >= 1.0, tf.float32)
-    return tf.stack([*(fraction(m) for m in masks), binary, mean_where(inward),
-                     mean_where(~inward), fraction(tf.abs(t) < NEAR_ZERO)])
+    return tf.stack(
+        [
+            *(fraction(m) for m in masks),
+            binary,
+            mean_where(inward),
+            mean_where(~inward),
+            fraction(tf.abs(t) < NEAR_ZERO),
+        ]
+    )
 
 
 def _sum_over_replicas(dy: tf.Tensor) -> tf.Tensor:
@@ -126,7 +157,7 @@ def _is_weight(x, from_quantized_variable: bool = False) -> bool:
     graph, so there it is a weight only when larq's `QuantizedVariable` handed it over (the
     quantizer's caller, `from_quantized_variable`).
 
-    Example:
+    Examples:
         >>> _is_weight(tf.Variable([1.0])), _is_weight(tf.constant([1.0]))
         (True, False)
     """
@@ -172,7 +203,7 @@ def adaste_sign(
             of the relaxed sign at beta = 0, `dy` where `|x| <= 1` and 0 elsewhere (larq's
             `ste_sign`), whatever beta and the variant (`docs/method.md`, "Activations").
 
-    Example:
+    Examples:
         >>> x = tf.Variable([0.5, -2.0])
         >>> with tf.GradientTape() as tape:
         ...     y = adaste_sign(x, beta=0.0)
@@ -251,16 +282,18 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
     through which the layers below learn (`docs/method.md`, "Activations"). The quantizer tells
     weights from activations by whether its input is a variable's read (see `_is_weight`).
 
-    `metrics=["diagnostics"]` logs `DIAGNOSTICS` (the fraction of weights in each case of the
-    backward, the mean inward and outward scale, the fraction near zero) as
-    `<diagnostic>/<quantizer name>`, averaged over each epoch, so they reach `History` and
-    TensorBoard; `"flip_ratio"` is larq's flip ratio. Each step's backward is logged at the next
-    step's forward.
+    `metrics=["diagnostics"]` records `DIAGNOSTICS` (the fraction of weights in each case of the
+    backward, the mean inward and outward scale, the fraction near zero) in each backward pass,
+    so only training counts (evaluation has no backward); `diagnostic_means()` averages them
+    since `reset_diagnostics()`. `adaste_tf.callbacks.DiagnosticsLogger` (and
+    `RelaxationScheduler`) log each training epoch's means into `History` as
+    `<diagnostic>/<layer>/<slot>` (`near_zero/fc1/kernel`), not into the progress bar.
+    `"flip_ratio"` is larq's flip ratio, a Keras metric.
 
     `get_config` writes `_config_version` (`CONFIG_VERSION`); `from_config` refuses a config
     from a newer adaste_tf with a message saying to upgrade.
 
-    Example:
+    Examples:
         >>> import larq as lq
         >>> quantizer = AdaSTE(alpha=0.01, beta=0.02)
         >>> layer = lq.layers.QuantDense(4, kernel_quantizer=quantizer)
@@ -310,7 +343,8 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
         if max_scale is None:
             max_scale = ops.OFFICIAL_MAX_SCALE if variant == "official" else DEFAULT_MAX_SCALE
         self.max_scale = validation.real(
-            "max_scale", max_scale, minimum=0.0, strict=True, owner=owner)
+            "max_scale", max_scale, minimum=0.0, strict=True, owner=owner
+        )
         self.flip_reach = validation.real("flip_reach", flip_reach, minimum=0.0, owner=owner)
         self.sync_replicas = validation.boolean("sync_replicas", sync_replicas, owner=owner)
         metrics = validation.names("metrics", metrics, METRICS, owner=owner)
@@ -341,19 +375,56 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
 
     def build(self, input_shape):
         if self._diagnosing:
-            # The last backward's values and, at the end, whether one has run yet. Written in
-            # the backward, read by the next forward (a metric cannot be added in a gradient).
-            self._diagnostic_values = self.add_weight(
-                name="diagnostic_values", shape=(len(DIAGNOSTICS) + 1,), dtype=tf.float32,
-                initializer="zeros", trainable=False, autocast=False,
-                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-            self._diagnostic_metrics = [tf.keras.metrics.Mean(name=f"{name}/{self.name}")
-                                        for name in DIAGNOSTICS]
+            # The sum of each diagnostic over the backward passes since the last reset and, at
+            # the end, their count. Summed in the backward, so evaluation (no backward) and
+            # prediction never touch it; read outside the step (diagnostic_means).
+            self._diagnostic_sums = self.add_weight(
+                name="diagnostic_sums",
+                shape=(len(DIAGNOSTICS) + 1,),
+                dtype=tf.float32,
+                initializer="zeros",
+                trainable=False,
+                autocast=False,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
         super().build(input_shape)
 
     def _record(self, theta, dy, scale):
         values = diagnostics(theta, dy, scale, self.alpha, self.beta_variable)
-        self._diagnostic_values.assign(tf.concat([values, [1.0]], axis=0))
+        self._diagnostic_sums.assign_add(tf.concat([values, [1.0]], axis=0))
+
+    def diagnostic_means(self) -> dict[str, float]:
+        """Each of `DIAGNOSTICS`, averaged over the backward passes since `reset_diagnostics()`
+        (or since the quantizer was built); empty without `metrics=["diagnostics"]` or before a
+        backward.
+
+        Examples:
+            >>> import larq as lq
+            >>> quantizer = AdaSTE(metrics=["diagnostics"])
+            >>> layer = lq.layers.QuantDense(2, kernel_quantizer=quantizer)
+            >>> with tf.GradientTape() as tape:
+            ...     loss = tf.reduce_sum(layer(tf.ones((1, 3))))
+            >>> _ = tape.gradient(loss, layer.kernel)
+            >>> quantizer.diagnostic_means()["binary_regime"]   # alpha * beta = 1e-4 < 1
+            0.0
+            >>> quantizer.reset_diagnostics()
+            >>> quantizer.diagnostic_means()
+            {}
+        """
+        sums = getattr(self, "_diagnostic_sums", None)
+        if sums is None:
+            return {}
+        *totals, count = (float(v) for v in sums.numpy())
+        if count == 0:
+            return {}
+        return {name: total / count for name, total in zip(DIAGNOSTICS, totals, strict=True)}
+
+    def reset_diagnostics(self) -> None:
+        """Start the averages of `diagnostic_means()` anew (`DiagnosticsLogger` does it at each
+        epoch's start). Does nothing without `metrics=["diagnostics"]`."""
+        sums = getattr(self, "_diagnostic_sums", None)
+        if sums is not None:
+            sums.assign(tf.zeros_like(sums))
 
     def __call__(self, inputs, *args, **kwargs):
         # larq's QuantizedVariable quantizes a kernel by calling its quantizer on the latent
@@ -365,10 +436,6 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
 
     def call(self, inputs):
         weight = _is_weight(inputs, getattr(self, "_called_by_kernel", False))
-        if self._diagnosing:
-            values = tf.convert_to_tensor(self._diagnostic_values)
-            for i, metric in enumerate(self._diagnostic_metrics):
-                self.add_metric(metric(values[i], sample_weight=values[-1]))
         outputs = adaste_sign(
             inputs,
             beta=tf.convert_to_tensor(self.beta_variable),
@@ -383,7 +450,7 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
         return super().call(outputs)
 
     def save_own_variables(self, store):
-        # Only beta is state; the diagnostics are a per-step log, rebuilt on the next step.
+        # Only beta is state; the diagnostics are a per-epoch log, started anew each epoch.
         store["0"] = self.beta_variable.numpy()
 
     def load_own_variables(self, store):
@@ -415,12 +482,14 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise ValueError(
                 f"{cls.__name__}.from_config: `_config_version` must be an integer >= 1, got "
-                f"{version!r}; the saved config is damaged.")
+                f"{version!r}; the saved config is damaged."
+            )
         if version > CONFIG_VERSION:
             raise ValueError(
                 f"{cls.__name__}.from_config: this config has `_config_version`={version}, written "
                 f"by a newer adaste_tf; this adaste_tf reads versions <= {CONFIG_VERSION}. "
-                f"Upgrade adaste_tf (pip install -U adaste_tf) to load the model.")
+                f"Upgrade adaste_tf (pip install -U adaste_tf) to load the model."
+            )
         current = config.pop("current_beta", None)
         quantizer = super().from_config(config)
         if current is not None:

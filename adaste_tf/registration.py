@@ -1,4 +1,5 @@
-"""One place that registers adaste_tf's Keras objects, so that loading needs no custom_object_scope."""
+"""One place that registers adaste_tf's Keras objects, so that loading needs no
+custom_object_scope."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ from typing import TypeVar
 import tensorflow as tf
 
 PACKAGE = "adaste_tf"
+
+# Loading a saved model still needs `import adaste_tf` (which runs `register`) in the loading
+# process, and without it the error cannot name adaste_tf, in either format: larq resolves a
+# saved quantizer by its class name among larq's own quantizers (its module's globals, passed to
+# Keras as `module_objects`) and the names registered with Keras. With `module_objects` given,
+# Keras does not use the `module` ("adaste_tf.quantizers") that the .keras and h5 configs
+# record, so nothing imports adaste_tf and none of its code runs before the error: a .keras file
+# gets larq's "`quantizer` must be `callable` or `None`, but got `<class 'str'>`", an h5 file
+# Keras's "Unknown quantization function: 'AdaSTE'". tests/test_quantizers.py
+# (test_loading_without_import_adaste_tf_...) checks both messages in a fresh process.
 
 T = TypeVar("T", bound=type)
 
@@ -19,7 +30,7 @@ def register(*aliases: str):
     `lq.quantizers.get` looks names up; that namespace is shared with Keras's own activations
     and initializers, so only names that cannot shadow one of those are aliased.
 
-    Example:
+    Examples:
         >>> @register("my_block")
         ... class MyBlock(tf.keras.layers.Layer):  # Keras registers classes with get_config
         ...     pass

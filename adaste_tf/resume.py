@@ -7,7 +7,7 @@ each epoch's order is a function of (seed, epoch) only, and the pipeline starts 
 step the run resumes from, so a resumed run trains on exactly the batches of the uninterrupted
 one (`tests/test_resume.py` checks it bit for bit; docs/reliability.md has the measurements).
 
-Example:
+Examples:
     >>> import adaste_tf
     >>> import numpy as np, tensorflow as tf
     >>> from adaste_tf.resume import StartStep, epoch_ordered_dataset
@@ -27,11 +27,11 @@ from __future__ import annotations
 from collections.abc import Sized
 from typing import Any
 
-import numpy as np
-import tensorflow as tf
-
 from adaste_tf import validation
 from adaste_tf.registration import register
+
+import numpy as np
+import tensorflow as tf
 
 __all__ = ["StartStep", "epoch_ordered_dataset"]
 
@@ -48,7 +48,7 @@ class StartStep(tf.keras.callbacks.Callback):
     increments the counter without waiting for the data, so a pipeline reading it directly sees
     the start step or the one after, depending on timing.
 
-    Example:
+    Examples:
         >>> start = StartStep()
         >>> int(start.step), start.get_config()
         (0, {})
@@ -69,8 +69,9 @@ class StartStep(tf.keras.callbacks.Callback):
         return cls(**config)
 
 
-def epoch_ordered_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int,
-                          start_step: StartStep | tf.Variable) -> tf.data.Dataset:
+def epoch_ordered_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, start_step: StartStep | tf.Variable
+) -> tf.data.Dataset:
     """Batches `(x[i], y[i])` in an order that depends only on (seed, epoch), from a given step.
 
     Epoch e is a stateless permutation keyed by `(seed, e)`, cut into `len(x) // batch_size`
@@ -80,12 +81,13 @@ def epoch_ordered_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: i
     pass `steps_per_epoch=len(x) // batch_size` to `fit`.
 
     Args:
-        x, y: the examples and labels, the same length, held in memory as constants.
+        x: the examples, held in memory as a constant.
+        y: their labels, the same length as `x`.
         batch_size: examples per batch, at most `len(x)`.
         seed: the shuffle seed; the same seed gives the same order in any process.
         start_step: the `StartStep` callback given to `fit` (or its `step` variable).
 
-    Example:
+    Examples:
         >>> x, y = np.arange(6, dtype=np.float32), np.arange(6)
         >>> start = StartStep()
         >>> def labels(count):
@@ -98,44 +100,60 @@ def epoch_ordered_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: i
         >>> labels(2) == run[4:]
         True
     """
-    batch_size = validation.integer("batch_size", batch_size, minimum=1,
-                                    owner="epoch_ordered_dataset")
+    batch_size = validation.integer(
+        "batch_size", batch_size, minimum=1, owner="epoch_ordered_dataset"
+    )
     seed = validation.integer("seed", seed, owner="epoch_ordered_dataset")
     n = _length(x, "x")
     if _length(y, "y") != n:
-        raise ValueError(f"epoch_ordered_dataset: `x` and `y` must have the same length, got "
-                         f"{n} and {len(y)}.")
+        raise ValueError(
+            f"epoch_ordered_dataset: `x` and `y` must have the same length, got {n} and {len(y)}."
+        )
     if batch_size > n:
-        raise ValueError(f"epoch_ordered_dataset: `batch_size` must be at most len(x) = {n} "
-                         f"(the last partial batch is dropped, so an epoch would be empty), "
-                         f"got {batch_size}.")
+        raise ValueError(
+            f"epoch_ordered_dataset: `batch_size` must be at most len(x) = {n} "
+            f"(the last partial batch is dropped, so an epoch would be empty), "
+            f"got {batch_size}."
+        )
     step_variable = start_step.step if isinstance(start_step, StartStep) else start_step
     if not isinstance(step_variable, tf.Variable):
-        raise TypeError(f"epoch_ordered_dataset: `start_step` must be the StartStep callback "
-                        f"given to fit (or its `step` variable), got "
-                        f"{type(start_step).__name__}.")
+        raise TypeError(
+            f"epoch_ordered_dataset: `start_step` must be the StartStep callback "
+            f"given to fit (or its `step` variable), got "
+            f"{type(start_step).__name__}."
+        )
     steps = n // batch_size
     x, y = tf.constant(x), tf.constant(y)
 
     def epoch_batches(epoch: tf.Tensor) -> tf.data.Dataset:
         order = tf.random.experimental.stateless_shuffle(
-            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
         return tf.data.Dataset.from_tensor_slices(
-            tf.reshape(order[:steps * batch_size], (steps, batch_size)))
+            tf.reshape(order[: steps * batch_size], (steps, batch_size))
+        )
 
     def from_start(_) -> tf.data.Dataset:
         # Inside flat_map: runs when the iterator starts producing, not when the dataset is
         # built, so it sees the step that StartStep set in on_train_begin.
         step = tf.convert_to_tensor(step_variable)
-        return (tf.data.Dataset.range(step // steps, tf.int64.max)
-                .flat_map(epoch_batches).skip(step % steps))
+        return (
+            tf.data.Dataset.range(step // steps, tf.int64.max)
+            .flat_map(epoch_batches)
+            .skip(step % steps)
+        )
 
-    return (tf.data.Dataset.from_tensors(0).flat_map(from_start)
-            .map(lambda index: (tf.gather(x, index), tf.gather(y, index))))
+    return (
+        tf.data.Dataset.from_tensors(0)
+        .flat_map(from_start)
+        .map(lambda index: (tf.gather(x, index), tf.gather(y, index)))
+    )
 
 
 def _length(values: Any, name: str) -> int:
-    if not isinstance(values, Sized) or np.ndim(values) == 0:
-        raise TypeError(f"epoch_ordered_dataset: `{name}` must be an array of examples, got "
-                        f"{type(values).__name__}.")
+    if np.ndim(values) == 0 or not isinstance(values, Sized):
+        raise TypeError(
+            f"epoch_ordered_dataset: `{name}` must be an array of examples, got "
+            f"{type(values).__name__}."
+        )
     return len(values)

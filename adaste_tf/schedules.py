@@ -13,7 +13,7 @@ go from the start to `1/alpha` (or `end`) in exactly N epochs: `Exponential(step
 official per-epoch rate, for the official 500-700-epoch runs: `Geometric()`, by name
 `"official"`.
 
-Example:
+Examples:
     >>> schedule = Geometric(rate=1.05)            # the official code's schedule
     >>> round(schedule(0, initial_beta=0.01, alpha=0.01), 6)
     0.0105
@@ -30,14 +30,25 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-import tensorflow as tf
-
 from adaste_tf import validation
 from adaste_tf.registration import register
 
-__all__ = ["BetaSchedule", "Geometric", "Constant", "Linear", "Cosine", "Exponential", "get",
-           "serialize", "config_value", "OFFICIAL_EPOCHS", "OFFICIAL_RATE"]
+import numpy as np
+import tensorflow as tf
+
+__all__ = [
+    "BetaSchedule",
+    "Geometric",
+    "Constant",
+    "Linear",
+    "Cosine",
+    "Exponential",
+    "get",
+    "serialize",
+    "config_value",
+    "OFFICIAL_EPOCHS",
+    "OFFICIAL_RATE",
+]
 
 # The official code's run length (CIFAR) and beta growth per epoch.
 OFFICIAL_EPOCHS = 500
@@ -50,7 +61,7 @@ class BetaSchedule:
     Subclasses implement `beta_at(index, initial_beta, alpha)`; `__call__` checks the index and
     the result. `initial_beta` and `alpha` are those of the quantizer being scheduled.
 
-    Example:
+    Examples:
         >>> class Double(BetaSchedule):
         ...     def beta_at(self, index, initial_beta, alpha):
         ...         return initial_beta * 2.0 ** index
@@ -58,15 +69,16 @@ class BetaSchedule:
         0.08
     """
 
-    def __call__(self, index: float, *, initial_beta: float = 0.01,
-                 alpha: float = 0.01) -> float:
+    def __call__(self, index: float, *, initial_beta: float = 0.01, alpha: float = 0.01) -> float:
         index = validation.real("index", index, minimum=0.0, owner=type(self).__name__)
         value = self.beta_at(index, initial_beta, alpha)
         array = np.asarray(value) if not isinstance(value, (str, bytes)) else None
         # A real scalar of any kind (float, numpy scalar, 0-d tensor); not bools or strings.
         if array is None or array.ndim != 0 or array.dtype.kind not in "fiu":
-            raise TypeError(f"{self!r} returned {value!r} of type {type(value).__name__} at "
-                            f"index {index}; a beta schedule must return a real number.")
+            raise TypeError(
+                f"{self!r} returned {value!r} of type {type(value).__name__} at "
+                f"index {index}; a beta schedule must return a real number."
+            )
         return float(array)
 
     def beta_at(self, index: float, initial_beta: float, alpha: float) -> float:
@@ -102,7 +114,7 @@ class Geometric(BetaSchedule):
     188 of its 500. A `time_scale` s > 1 runs s official epochs per epoch:
     `Geometric.compressed(epochs)` makes the official 500-epoch path in `epochs` epochs.
 
-    Example:
+    Examples:
         >>> Geometric(rate=2.0, initial=1.0, maximum=5.0)(1)
         4.0
 
@@ -113,22 +125,30 @@ class Geometric(BetaSchedule):
         time_scale: official epochs per epoch, finite and > 0.
     """
 
-    def __init__(self, rate: float = OFFICIAL_RATE, initial: float | None = None,
-                 maximum: float | None = None, time_scale: float = 1.0):
+    def __init__(
+        self,
+        rate: float = OFFICIAL_RATE,
+        initial: float | None = None,
+        maximum: float | None = None,
+        time_scale: float = 1.0,
+    ):
         owner = type(self).__name__
         self.rate = validation.real("rate", rate, minimum=1.0, owner=owner)
         self.initial = _optional_beta("initial", initial, owner)
         self.maximum = _optional_beta("maximum", maximum, owner)
-        self.time_scale = validation.real("time_scale", time_scale, minimum=0.0, strict=True,
-                                          owner=owner)
+        self.time_scale = validation.real(
+            "time_scale", time_scale, minimum=0.0, strict=True, owner=owner
+        )
 
     def beta_at(self, index, initial_beta, alpha):
         start = initial_beta if self.initial is None else self.initial
         cap = 1.0 / alpha if self.maximum is None else self.maximum
         if start <= 0.0:
-            raise ValueError(f"{self!r}: a geometric path from beta=0 stays at 0, got start "
-                             f"beta={start!r}. Fix: give the quantizer a beta > 0 (AdaSTE's "
-                             f"default is 0.01), set `initial`, or use Linear.")
+            raise ValueError(
+                f"{self!r}: a geometric path from beta=0 stays at 0, got start "
+                f"beta={start!r}. Fix: give the quantizer a beta > 0 (AdaSTE's "
+                f"default is 0.01), set `initial`, or use Linear."
+            )
         if cap == 0.0:
             return 0.0
         # In logs, so that rate ** index cannot overflow on long runs.
@@ -136,35 +156,45 @@ class Geometric(BetaSchedule):
         return cap if log_beta >= math.log(cap) else math.exp(log_beta)
 
     @classmethod
-    def compressed(cls, epochs: int, reference_epochs: int = OFFICIAL_EPOCHS,
-                   rate: float = OFFICIAL_RATE, **kwargs) -> Geometric:
+    def compressed(
+        cls,
+        epochs: int,
+        reference_epochs: int = OFFICIAL_EPOCHS,
+        rate: float = OFFICIAL_RATE,
+        **kwargs,
+    ) -> Geometric:
         """The official path of `reference_epochs` epochs (beta x `rate` per epoch) run in
         `epochs` epochs: `time_scale = reference_epochs / epochs`.
 
         From 0.01, a 30-epoch run then reaches 1/alpha = 100 at epoch 11.3 (of 30), as the
         official 500-epoch run does at epoch 188, and spends the rest in the binary regime.
 
-        Example:
+        Examples:
             >>> schedule = Geometric.compressed(30)
             >>> [round(schedule(e, initial_beta=0.01, alpha=0.01), 4) for e in (0, 6, 12)]
             [0.0105, 1.3808, 100.0]
         """
         owner = f"{cls.__name__}.compressed"
         epochs = validation.integer("epochs", epochs, minimum=1, owner=owner)
-        reference_epochs = validation.integer("reference_epochs", reference_epochs, minimum=1,
-                                              owner=owner)
+        reference_epochs = validation.integer(
+            "reference_epochs", reference_epochs, minimum=1, owner=owner
+        )
         return cls(rate=rate, time_scale=reference_epochs / epochs, **kwargs)
 
     def get_config(self):
-        return {"rate": self.rate, "initial": self.initial, "maximum": self.maximum,
-                "time_scale": self.time_scale}
+        return {
+            "rate": self.rate,
+            "initial": self.initial,
+            "maximum": self.maximum,
+            "time_scale": self.time_scale,
+        }
 
 
 @register()
 class Constant(BetaSchedule):
     """beta held at `value` (`None`: each quantizer's own `beta`).
 
-    Example:
+    Examples:
         >>> Constant(0.5)(7)
         0.5
     """
@@ -206,7 +236,7 @@ class _Ramp(BetaSchedule):
 class Linear(_Ramp):
     """Linear ramp from `start` (default: the quantizer's beta) to `end` (default: 1/alpha).
 
-    Example:
+    Examples:
         >>> Linear(start=0.0, end=1.0, steps=4)(1)
         0.25
     """
@@ -220,7 +250,7 @@ class Linear(_Ramp):
 class Cosine(_Ramp):
     """Half-cosine ramp from `start` (default: the quantizer's beta) to `end` (default: 1/alpha).
 
-    Example:
+    Examples:
         >>> round(Cosine(start=0.0, end=1.0, steps=2)(1), 6)
         0.5
     """
@@ -237,7 +267,7 @@ class Exponential(_Ramp):
 
     \[ \beta(e) = \beta_{start}\,(\beta_{end} / \beta_{start})^{\min(e / steps,\ 1)} \]
 
-    Example:
+    Examples:
         >>> schedule = Exponential(steps=4)
         >>> [round(schedule(e, initial_beta=0.01, alpha=0.01), 6) for e in (0, 2, 4, 9)]
         [0.01, 1.0, 100.0, 100.0]
@@ -247,9 +277,11 @@ class Exponential(_Ramp):
         start = initial_beta if self.start is None else self.start
         end = 1.0 / alpha if self.end is None else self.end
         if start <= 0.0 or end <= 0.0:
-            raise ValueError(f"{self!r}: a geometric ramp needs start > 0 and end > 0, got "
-                             f"start={start!r} and end={end!r}. Fix: a quantizer's beta of 0 "
-                             f"cannot grow geometrically; set `start`, or use Linear.")
+            raise ValueError(
+                f"{self!r}: a geometric ramp needs start > 0 and end > 0, got "
+                f"start={start!r} and end={end!r}. Fix: a quantizer's beta of 0 "
+                f"cannot grow geometrically; set `start`, or use Linear."
+            )
         progress = min(index / self.steps, 1.0)
         return math.exp(math.log(start) + (math.log(end) - math.log(start)) * progress)
 
@@ -269,15 +301,21 @@ class _FunctionSchedule(BetaSchedule):
 
 
 # "official" and "geometric" are the same schedule: the official code's 1.05 per epoch.
-_BY_NAME = {"official": Geometric, "geometric": Geometric, "constant": Constant,
-            "linear": Linear, "cosine": Cosine, "exponential": Exponential}
+_BY_NAME = {
+    "official": Geometric,
+    "geometric": Geometric,
+    "constant": Constant,
+    "linear": Linear,
+    "cosine": Cosine,
+    "exponential": Exponential,
+}
 
 
 def get(identifier: BetaSchedule | str | dict | Callable[[int], float] | None) -> BetaSchedule:
     """A schedule from a `BetaSchedule`, a name ("geometric", ...), a config dict, a callable
     `fn(index) -> beta`, or `None` (the official `Geometric()`).
 
-    Example:
+    Examples:
         >>> get("constant")
         Constant(value=None)
     """
@@ -287,17 +325,21 @@ def get(identifier: BetaSchedule | str | dict | Callable[[int], float] | None) -
         return identifier
     if isinstance(identifier, str):
         if identifier not in _BY_NAME:
-            raise ValueError(f"`schedule` must be one of {', '.join(map(repr, _BY_NAME))}, a "
-                             f"BetaSchedule, a config dict or a callable index -> beta, got "
-                             f"{identifier!r}.")
+            raise ValueError(
+                f"`schedule` must be one of {', '.join(map(repr, _BY_NAME))}, a "
+                f"BetaSchedule, a config dict or a callable index -> beta, got "
+                f"{identifier!r}."
+            )
         return _BY_NAME[identifier]()
     if isinstance(identifier, dict):
         try:
             schedule = tf.keras.utils.deserialize_keras_object(
-                identifier, printable_module_name="beta schedule")
+                identifier, printable_module_name="beta schedule"
+            )
         except (ValueError, TypeError) as error:
-            raise ValueError(f"`schedule` config {identifier!r} is not a beta schedule: "
-                             f"{error}") from None
+            raise ValueError(
+                f"`schedule` config {identifier!r} is not a beta schedule: {error}"
+            ) from None
         if not isinstance(schedule, BetaSchedule):
             raise ValueError(f"`schedule` config {identifier!r} is not a beta schedule.")
         return schedule
@@ -306,7 +348,8 @@ def get(identifier: BetaSchedule | str | dict | Callable[[int], float] | None) -
         return _FunctionSchedule(identifier)
     raise TypeError(
         f"`schedule` must be a BetaSchedule, a name, a config dict, a callable index -> beta or "
-        f"None, got {identifier!r} of type {type(identifier).__name__}.")
+        f"None, got {identifier!r} of type {type(identifier).__name__}."
+    )
 
 
 def _check_one_argument(fn: Callable) -> None:
@@ -317,10 +360,14 @@ def _check_one_argument(fn: Callable) -> None:
         parameters = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):  # builtins without a signature: called as they are
         return
-    required = [p for p in parameters if p.default is p.empty
-                and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    accepts_one = required or any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD,
-                                             p.VAR_POSITIONAL) for p in parameters)
+    required = [
+        p
+        for p in parameters
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    accepts_one = required or any(
+        p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in parameters
+    )
     if len(required) > 1 or not accepts_one:
         raise TypeError(
             f"`schedule` {getattr(fn, '__name__', fn)!r} takes {len(required)} required "
@@ -328,24 +375,25 @@ def _check_one_argument(fn: Callable) -> None:
             f"(fractional with update_freq='batch'), returning beta. A schedule is a pure "
             f"function of the epoch (so a resumed run gets the same betas): unlike Keras's "
             f"LearningRateScheduler it is not given the current value. Fix: "
-            f"lambda epoch: ...")
+            f"lambda epoch: ..."
+        )
 
 
 def serialize(schedule: BetaSchedule) -> dict[str, Any]:
     """The Keras config of a schedule, for `get` to rebuild it.
 
-    Example:
+    Examples:
         >>> serialize(Constant(0.5))["config"]
         {'value': 0.5}
     """
     return tf.keras.utils.serialize_keras_object(schedule)
 
 
-def config_value(schedule: BetaSchedule) -> dict[str, Any] | Callable[[float], float]:
+def config_value(schedule: BetaSchedule) -> dict[str, Any] | Callable[..., float]:
     """What a config that holds `schedule` stores: its Keras config, or a user's function itself
     (code, which `get` accepts back as it is).
 
-    Example:
+    Examples:
         >>> config_value(get(abs)) is abs
         True
     """

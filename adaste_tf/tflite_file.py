@@ -5,7 +5,7 @@ Reading and writing go through what TensorFlow ships: `tensorflow.lite.tools.fla
 (`read_model_from_bytearray`, `convert_object_to_bytearray`) and the schema's object API
 (`ModelT`, `TensorT`, ...). `adaste_tf.export` re-exports `inspect` and `to_int8_weights`.
 
-Example:
+Examples:
     >>> import adaste_tf
     >>> import larq as lq, tensorflow as tf
     >>> from adaste_tf import export, tflite_file
@@ -25,14 +25,24 @@ import os
 import warnings
 from collections.abc import Iterable
 
+from adaste_tf import extras
+
 import numpy as np
 import tensorflow as tf
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.python import schema_util
 from tensorflow.lite.tools import flatbuffer_utils
 
-__all__ = ["BINARY_OPS", "FlatbufferSummary", "Op", "inspect", "predict", "read",
-           "sign_scale", "to_int8_weights"]
+__all__ = [
+    "BINARY_OPS",
+    "FlatbufferSummary",
+    "Op",
+    "inspect",
+    "predict",
+    "read",
+    "sign_scale",
+    "to_int8_weights",
+]
 
 # Ops that run on bitpacked data in Larq Compute Engine; everything else computes in float
 # (LceQuantize/LceDequantize only convert between float and bitpacked activations).
@@ -119,7 +129,7 @@ def inspect(flatbuffer: bytes | str | os.PathLike) -> FlatbufferSummary:
     Reads the TFLite schema directly, so Larq Compute Engine's custom ops (`LceBconv2d`,
     `LceQuantize`, ...) are listed by name without loading an interpreter.
 
-    Example:
+    Examples:
         >>> import larq as lq
         >>> from adaste_tf.export import convert
         >>> conv_net = tf.keras.Sequential([tf.keras.Input((16, 16, 1)),
@@ -140,7 +150,8 @@ def inspect(flatbuffer: bytes | str | os.PathLike) -> FlatbufferSummary:
     """
     data = read(flatbuffer, "inspect")
     model = flatbuffer_utils.read_model_from_bytearray(data)
-    ops, constant_bytes = [], {}
+    ops: list[Op] = []
+    constant_bytes: dict[str, int] = {}
     for s, subgraph in enumerate(model.subgraphs):
         outputs = set(_indices(subgraph.outputs))
         for op in subgraph.operators:
@@ -150,8 +161,16 @@ def inspect(flatbuffer: bytes | str | os.PathLike) -> FlatbufferSummary:
             source = _tensor_name(subgraph, inputs[0]) if inputs else ""
             weights = subgraph.tensors[inputs[1]] if len(inputs) > 1 and inputs[1] >= 0 else None
             weight_shape = () if weights is None else tuple(_indices(weights.shape))
-            ops.append(Op(name, custom, _tensor_name(subgraph, first),
-                          s == 0 and first in outputs, source, weight_shape))
+            ops.append(
+                Op(
+                    name,
+                    custom,
+                    _tensor_name(subgraph, first),
+                    s == 0 and first in outputs,
+                    source,
+                    weight_shape,
+                )
+            )
         for tensor in subgraph.tensors:
             size = _size(model.buffers[tensor.buffer])
             if size:
@@ -168,8 +187,10 @@ def read(flatbuffer: bytes | str | os.PathLike, owner: str) -> bytes:
             flatbuffer = file.read()
     if not isinstance(flatbuffer, (bytes, bytearray)) or flatbuffer[4:8] != _IDENTIFIER:
         shown = type(flatbuffer).__name__
-        raise ValueError(f"{owner}: `flatbuffer` must be a .tflite file's bytes (as `convert` "
-                         f"returns) or its path, got {shown} without the TFLite identifier.")
+        raise ValueError(
+            f"{owner}: `flatbuffer` must be a .tflite file's bytes (as `convert` "
+            f"returns) or its path, got {shown} without the TFLite identifier."
+        )
     return bytes(flatbuffer)
 
 
@@ -215,7 +236,7 @@ def to_int8_weights(flatbuffer: bytes | str | os.PathLike) -> bytes:
     TFLite's own weight quantization (`Optimize.DEFAULT`) is not used: it also quantizes the
     activations at run time (hybrid kernels), so predictions change.
 
-    Example:
+    Examples:
         >>> import larq as lq
         >>> from adaste_tf.export import convert
         >>> model = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(28, 28)),
@@ -248,8 +269,9 @@ def to_int8_weights(flatbuffer: bytes | str | os.PathLike) -> bytes:
     still_used = {tensor.buffer for subgraph in model.subgraphs for tensor in subgraph.tensors}
     for index in rewritten - still_used:
         model.buffers[index].data = None  # a buffer shared with another tensor is kept
-    model.buffers = [_AlignedBufferT(buffer.data, buffer.offset, buffer.size)
-                     for buffer in model.buffers]
+    model.buffers = [
+        _AlignedBufferT(buffer.data, buffer.offset, buffer.size) for buffer in model.buffers
+    ]
     return flatbuffer_utils.convert_object_to_bytearray(model)
 
 
@@ -265,12 +287,12 @@ def _int8_weight(model, subgraph, index: int, axis: int, rewritten: set[int]):
     found = sign_scale(weights, [axis, *range(weights.ndim)])
     if found is None:
         return None
-    values, scale, axis = found
+    values, scale, found_axis = found
 
     quantization = schema.QuantizationParametersT()
     quantization.scale = [float(s) for s in scale]
     quantization.zeroPoint = [0] * len(scale)
-    quantization.quantizedDimension = 0 if axis is None else axis
+    quantization.quantizedDimension = 0 if found_axis is None else found_axis
     int8 = schema.TensorT()
     int8.shape, int8.type, int8.quantization = shape, schema.TensorType.INT8, quantization
     int8.name = (tensor.name or b"weight") + b"_int8"
@@ -279,14 +301,16 @@ def _int8_weight(model, subgraph, index: int, axis: int, rewritten: set[int]):
     tensor.buffer = _append(model.buffers, _buffer(None))  # now computed, not constant
 
     op = schema.OperatorT()
-    op.opcodeIndex = _opcode(model, schema.BuiltinOperator.DEQUANTIZE,
-                             version=2 if axis is None else 5)  # op_version.cc's numbering
+    op.opcodeIndex = _opcode(
+        model, schema.BuiltinOperator.DEQUANTIZE, version=2 if found_axis is None else 5
+    )  # op_version.cc's numbering
     op.inputs, op.outputs = [_append(subgraph.tensors, int8)], [index]
     return op
 
 
-def sign_scale(weights: np.ndarray, axes: Iterable[int]
-               ) -> tuple[np.ndarray, np.ndarray, int | None] | None:
+def sign_scale(
+    weights: np.ndarray, axes: Iterable[int]
+) -> tuple[np.ndarray, np.ndarray, int | None] | None:
     """Split `weights` into int8 signs and scales with `weights == signs * scale` exactly.
 
     One scale for the whole tensor when every |weight| is the same; else one per slice along the
@@ -297,7 +321,7 @@ def sign_scale(weights: np.ndarray, axes: Iterable[int]
         `scale` float32 of shape `(1,)` (`axis` None) or one per slice along `axis` (an
         all-zero slice gets scale 1); or None when no axis makes it exact.
 
-    Example:
+    Examples:
         >>> weights = np.array([[0.5, -2.0], [-0.5, 2.0]], np.float32)
         >>> signs, scale, axis = sign_scale(weights, axes=[1])
         >>> signs.tolist(), scale.tolist(), axis
@@ -337,8 +361,10 @@ def _buffer(data: bytes | None) -> schema.BufferT:
 
 def _opcode(model, builtin: int, version: int) -> int:
     for index, code in enumerate(model.operatorCodes):
-        if (schema_util.get_builtin_code_from_operator_code(code) == builtin
-                and code.version == version):
+        if (
+            schema_util.get_builtin_code_from_operator_code(code) == builtin
+            and code.version == version
+        ):
             return index
     code = schema.OperatorCodeT()
     code.builtinCode = builtin
@@ -367,30 +393,32 @@ class _AlignedBufferT(schema.BufferT):
 # run
 
 
-def predict(flatbuffer: bytes, inputs: np.ndarray, *, interpreter: str = "tflite",
-            batch_size: int = 256) -> np.ndarray:
+def predict(
+    flatbuffer: bytes, inputs: np.ndarray, *, interpreter: str = "tflite", batch_size: int = 256
+) -> np.ndarray:
     """Run the file on `inputs` (one input, one output) and return its outputs.
 
     `interpreter="lce"` runs Larq Compute Engine's interpreter (its ops and plain TFLite, one
     input at a time); `"tflite"` runs `tf.lite.Interpreter` in batches of `batch_size`.
 
-    Example:
+    Examples:
         >>> from adaste_tf.export import convert
         >>> model = tf.keras.Sequential([tf.keras.Input((3,)), tf.keras.layers.Dense(2)])
         >>> predict(convert(model, engine="tflite"), np.zeros((5, 3), np.float32)).shape
         (5, 2)
     """
     if interpreter == "lce":
-        from larq_compute_engine.tflite.python.interpreter import Interpreter
-
-        return np.asarray(Interpreter(flatbuffer).predict(inputs), np.float32)
+        lce_interpreter = extras.require(
+            "larq_compute_engine.tflite.python.interpreter", "predict(interpreter='lce')"
+        )
+        return np.asarray(lce_interpreter.Interpreter(flatbuffer).predict(inputs), np.float32)
     with warnings.catch_warnings():  # TF 2.21 warns that tf.lite.Interpreter moves to LiteRT
         warnings.filterwarnings("ignore", message=r".*tf\.lite\.Interpreter is deprecated")
         runner = tf.lite.Interpreter(model_content=flatbuffer)
     source, target = runner.get_input_details()[0], runner.get_output_details()[0]
     outputs, allocated = [], None
     for i in range(0, len(inputs), batch_size):
-        batch = inputs[i:i + batch_size]
+        batch = inputs[i : i + batch_size]
         if batch.shape != allocated:  # the file's batch size is 1; resize once per shape
             runner.resize_tensor_input(source["index"], batch.shape)
             runner.allocate_tensors()

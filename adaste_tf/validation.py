@@ -5,10 +5,18 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable
+from typing import Any
 
 
-def real(name: str, value, *, minimum: float | None = None, strict: bool = False,
-         maximum: float | None = None, owner: str = "") -> float:
+def real(
+    name: str,
+    value: Any,
+    *,
+    minimum: float | None = None,
+    strict: bool = False,
+    maximum: float | None = None,
+    owner: str = "",
+) -> float:
     """Return `value` as a float after checking it is a finite real in the given range.
 
     Args:
@@ -23,15 +31,16 @@ def real(name: str, value, *, minimum: float | None = None, strict: bool = False
         TypeError: `value` is not a real number (bools and strings are not).
         ValueError: `value` is NaN, infinite, or out of range.
 
-    Example:
+    Examples:
         >>> real("alpha", 0.01, minimum=0.0, strict=True)
         0.01
     """
     where = f"{owner}: " if owner else ""
     accepted = _describe(minimum, strict, maximum)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}`{name}` must be {accepted}, got {value!r} of type "
-                        f"{type(value).__name__}.")
+        raise TypeError(
+            f"{where}`{name}` must be {accepted}, got {value!r} of type {type(value).__name__}."
+        )
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{where}`{name}` must be {accepted}, got {value!r}.")
@@ -42,27 +51,28 @@ def real(name: str, value, *, minimum: float | None = None, strict: bool = False
     return value
 
 
-def integer(name: str, value, *, minimum: int | None = None, owner: str = "") -> int:
+def integer(name: str, value: Any, *, minimum: int | None = None, owner: str = "") -> int:
     """Return `value` after checking it is an int (not a bool) and at least `minimum`.
 
-    Example:
+    Examples:
         >>> integer("steps", 10, minimum=1)
         10
     """
     where = f"{owner}: " if owner else ""
     accepted = "an integer" + (f" >= {minimum}" if minimum is not None else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{where}`{name}` must be {accepted}, got {value!r} of type "
-                        f"{type(value).__name__}.")
+        raise TypeError(
+            f"{where}`{name}` must be {accepted}, got {value!r} of type {type(value).__name__}."
+        )
     if minimum is not None and value < minimum:
         raise ValueError(f"{where}`{name}` must be {accepted}, got {value!r}.")
     return int(value)
 
 
-def boolean(name: str, value, *, owner: str = "") -> bool:
+def boolean(name: str, value: Any, *, owner: str = "") -> bool:
     """Return `value` after checking it is a bool.
 
-    Example:
+    Examples:
         >>> boolean("sync_replicas", True)
         True
     """
@@ -72,10 +82,10 @@ def boolean(name: str, value, *, owner: str = "") -> bool:
     return value
 
 
-def choice(name: str, value, options: Iterable, *, owner: str = ""):
+def choice(name: str, value: Any, options: Iterable, *, owner: str = "") -> Any:
     """Return `value` after checking it is one of `options`.
 
-    Example:
+    Examples:
         >>> choice("variant", "paper", ("paper", "official"))
         'paper'
     """
@@ -97,12 +107,12 @@ def _describe(minimum, strict, maximum) -> str:
     return "a finite real number" + (f" {bounds}" if bounds else "")
 
 
-def names(name: str, value, options: Iterable, *, owner: str = "") -> tuple[str, ...] | None:
+def names(name: str, value: Any, options: Iterable, *, owner: str = "") -> tuple[str, ...] | None:
     """Return `value` as a tuple after checking it is None or a list/tuple of `options`.
 
     A lone string is refused: `"flip_ratio"` would otherwise be read letter by letter.
 
-    Example:
+    Examples:
         >>> names("metrics", ["flip_ratio"], ("flip_ratio", "diagnostics"))
         ('flip_ratio',)
     """
@@ -112,6 +122,7 @@ def names(name: str, value, options: Iterable, *, owner: str = "") -> tuple[str,
     where = f"{owner}: " if owner else ""
     listed = ", ".join(repr(o) for o in options)
     if not isinstance(value, (list, tuple)) or not all(v in options for v in value):
-        raise ValueError(f"{where}`{name}` must be None or a list of names from {listed}, got "
-                         f"{value!r}.")
+        raise ValueError(
+            f"{where}`{name}` must be None or a list of names from {listed}, got {value!r}."
+        )
     return tuple(value)

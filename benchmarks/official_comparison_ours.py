@@ -1,4 +1,4 @@
-"""adaste_tf's side of `benchmarks/official_comparison.md`: the official MLP on Fashion-MNIST.
+"""adaste_tf's side of `docs/official_comparison.md`: the official MLP on Fashion-MNIST.
 
     # accuracy: validation accuracy per epoch and final test accuracy
     python benchmarks/official_comparison_ours.py train --recipe official --epochs 4 \
@@ -25,20 +25,32 @@ import time
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
-import numpy as np
-import tensorflow as tf
 from adaste_tf import callbacks
 from adaste_tf.zoo import data as zoo_data
 from adaste_tf.zoo import train as adaste_train
+
+import numpy as np
+import tensorflow as tf
 
 HIDDEN = (2048, 2048, 2048)  # official MLPBinaryConnect(num_units=2048)
 
 
 def accuracy_run(args):
-    result = adaste_train.train("mlp", "fashion_mnist", "adaste", epochs=args.epochs,
-                                recipe=args.recipe, seed=args.seed, hidden=HIDDEN, verbose=2)
+    result = adaste_train.train(
+        "mlp",
+        "fashion_mnist",
+        "adaste",
+        epochs=args.epochs,
+        recipe=args.recipe,
+        seed=args.seed,
+        hidden=HIDDEN,
+        verbose=2,
+    )
     summary = {
-        "recipe": args.recipe, "epochs": args.epochs, "seed": args.seed, "hidden": HIDDEN,
+        "recipe": args.recipe,
+        "epochs": args.epochs,
+        "seed": args.seed,
+        "hidden": HIDDEN,
         "val_accuracy": result["history"]["val_accuracy"],
         "train_accuracy": result["history"]["accuracy"],
         "test_accuracy": result["test_accuracy"],
@@ -53,12 +65,22 @@ def throughput_run(args):
     recipe = adaste_train.RECIPES[args.recipe]
     tf.keras.utils.set_random_seed(args.seed)
     splits = zoo_data.load_splits("fashion_mnist", recipe.batch_size, seed=args.seed)
-    model = adaste_train.build_model("mlp", "adaste", splits.input_shape, splits.num_classes,
-                                     recipe, seed=args.seed, hidden=HIDDEN)
+    model = adaste_train.build_model(
+        "mlp",
+        "adaste",
+        splits.input_shape,
+        splits.num_classes,
+        recipe,
+        seed=args.seed,
+        hidden=HIDDEN,
+    )
     total_steps = 10 * math.ceil(splits.train_size / recipe.batch_size)
-    model.compile(adaste_train._optimizer(recipe, recipe.lr, total_steps, splits.train_size),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"], jit_compile=True)
+    model.compile(
+        adaste_train._optimizer(recipe, recipe.lr, total_steps, splits.train_size),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=True,
+    )
     relax = [callbacks.RelaxationScheduler(recipe.beta_schedule(10))]  # the 10 epochs above
     train = splits.train.repeat()
     model.fit(train, epochs=1, steps_per_epoch=args.warmup, verbose=0, callbacks=relax)
@@ -71,16 +93,25 @@ def throughput_run(args):
         walls.append(time.perf_counter() - start)
     cpu = time.process_time() - cpu_start  # CPU seconds of all this process's threads
     steps = chunk * args.chunks
-    print(json.dumps({"recipe": args.recipe, "steps": steps, "batch_size": recipe.batch_size,
-                      "mean_step_s": sum(walls) / steps,
-                      "median_chunk_step_s": float(np.median(walls)) / chunk,
-                      "samples_per_s": recipe.batch_size * steps / sum(walls),
-                      "cpu_s_per_step": cpu / steps}))
+    print(
+        json.dumps(
+            {
+                "recipe": args.recipe,
+                "steps": steps,
+                "batch_size": recipe.batch_size,
+                "mean_step_s": sum(walls) / steps,
+                "median_chunk_step_s": float(np.median(walls)) / chunk,
+                "samples_per_s": recipe.batch_size * steps / sum(walls),
+                "cpu_s_per_step": cpu / steps,
+            }
+        )
+    )
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("mode", choices=("train", "throughput"))
     parser.add_argument("--recipe", choices=tuple(adaste_train.RECIPES), default="official")
     parser.add_argument("--epochs", type=int, default=4)

@@ -1,13 +1,13 @@
 """Why AdaSTE trails ste_sign over the whole path: the default rule changed one part at a time.
 
     python benchmarks/path_ablation.py --modes tau0_unnormalized tau0 \
-        --out benchmarks/results/path_ablation.json
+        --out docs/results/path_ablation.json
     python benchmarks/path_ablation.py --modes tau0 --binary-activations \
-        --out benchmarks/results/path_ablation_binact.json
+        --out docs/results/path_ablation_binact.json
     python benchmarks/path_ablation.py --network vgg --modes unnormalized default \
-        --out benchmarks/results/path_ablation_vgg.json
+        --out docs/results/path_ablation_vgg.json
     python benchmarks/path_ablation.py --network vgg --modes unnormalized --adam-epsilon 1e-12 \
-        --extend --out benchmarks/results/path_ablation_vgg.json
+        --extend --out docs/results/path_ablation_vgg.json
 
 The set-up of `benchmarks/estimators.py` (the `fast` recipe, beta over the compressed official
 path), AdaSTE only, one seed. Modes:
@@ -28,9 +28,10 @@ import time
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
-import tensorflow as tf
 from adaste_tf import ops, quantizers
 from adaste_tf.zoo import train
+
+import tensorflow as tf
 
 MODES = ("default", "tau0", "unnormalized", "tau0_unnormalized")
 _OPTIMIZER = train._optimizer
@@ -38,10 +39,12 @@ _OPTIMIZER = train._optimizer
 
 def use_mode(mode: str, adam_epsilon: float | None) -> None:
     """Set this process's AdaSTE "bounded" backward (and Adam's epsilon) for `mode`."""
+
     def gradient(theta, dy, scale_from, variant, alpha, beta, max_scale, flip_reach):
         if variant != "bounded":
-            return ops.scaled_gradient(theta, dy, variant, alpha, beta, max_scale, flip_reach,
-                                       scale_from=scale_from)
+            return ops.scaled_gradient(
+                theta, dy, variant, alpha, beta, max_scale, flip_reach, scale_from=scale_from
+            )
         reach = 0.0 if mode.startswith("tau0") else flip_reach
         s = ops.bounded_scale(theta, scale_from, alpha, beta, max_scale, reach)
         if mode.endswith("unnormalized"):
@@ -54,14 +57,14 @@ def use_mode(mode: str, adam_epsilon: float | None) -> None:
             return adam
         return tf.keras.optimizers.Adam(adam.learning_rate, epsilon=adam_epsilon)
 
-    quantizers._COMPILED_GRADIENT = tf.function(gradient, jit_compile=True,
-                                                reduce_retracing=True)
+    quantizers._COMPILED_GRADIENT = tf.function(gradient, jit_compile=True, reduce_retracing=True)
     train._optimizer = optimizer
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--network", choices=("mlp", "vgg"), default="mlp")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--epochs", type=int, default=None, help="default: 30 (mlp), 20 (vgg)")
@@ -69,7 +72,7 @@ def main():
     parser.add_argument("--binary-activations", action="store_true")
     parser.add_argument("--adam-epsilon", type=float, default=None)
     parser.add_argument("--extend", action="store_true", help="add to the records in --out")
-    parser.add_argument("--out", default="benchmarks/results/path_ablation.json")
+    parser.add_argument("--out", default="docs/results/path_ablation.json")
     args = parser.parse_args()
     vgg = args.network == "vgg"
     epochs = args.epochs or (20 if vgg else 30)
@@ -78,17 +81,36 @@ def main():
     start = time.perf_counter()
     for mode in args.modes:
         use_mode(mode, args.adam_epsilon)
-        result = train.train("vgg16" if vgg else "mlp", "fashion_mnist", "adaste", epochs=epochs,
-                             seed=args.seed, verbose=0, hidden=(512, 512), width=0.125,
-                             limit=6000 if vgg else None,
-                             binary_activations=args.binary_activations)
-        records.append({"mode": mode, "adam_epsilon": args.adam_epsilon,
-                        "test_accuracy": result["test_accuracy"],
-                        "val_accuracy": result["history"]["val_accuracy"]})
-        print(f"{mode:<18} adam epsilon {args.adam_epsilon}: test "
-              f"{result['test_accuracy']:.4f}", flush=True)
-    out.write_text(json.dumps({"args": vars(args), "wall_seconds": time.perf_counter() - start,
-                               "records": records}, indent=2))
+        result = train.train(
+            "vgg16" if vgg else "mlp",
+            "fashion_mnist",
+            "adaste",
+            epochs=epochs,
+            seed=args.seed,
+            verbose=0,
+            hidden=(512, 512),
+            width=0.125,
+            limit=6000 if vgg else None,
+            binary_activations=args.binary_activations,
+        )
+        records.append(
+            {
+                "mode": mode,
+                "adam_epsilon": args.adam_epsilon,
+                "test_accuracy": result["test_accuracy"],
+                "val_accuracy": result["history"]["val_accuracy"],
+            }
+        )
+        print(
+            f"{mode:<18} adam epsilon {args.adam_epsilon}: test {result['test_accuracy']:.4f}",
+            flush=True,
+        )
+    out.write_text(
+        json.dumps(
+            {"args": vars(args), "wall_seconds": time.perf_counter() - start, "records": records},
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Time per training step of every AdaSTE rule against larq's ste_sign, jit on and off.
 
-    python benchmarks/step_time.py --out benchmarks/results/step_time.json
+    python benchmarks/step_time.py --out docs/results/step_time.json
     python benchmarks/step_time.py --networks mlp_official --repeats 5 --out /tmp/quick.json
 
 Networks (`--networks`):
@@ -33,14 +33,20 @@ import time
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
-import numpy as np
-import tensorflow as tf
 from adaste_tf.quantizers import AdaSTE
 from adaste_tf.zoo import machine, models, plots
 
+import numpy as np
+import tensorflow as tf
+
 NETWORKS = ("mlp_official", "mlp", "vgg16", "resnet18", "mlp_binact")
-ESTIMATORS = ("ste_sign+weight_clip", "ste_sign", "adaste:bounded", "adaste:paper",
-              "adaste:official")
+ESTIMATORS = (
+    "ste_sign+weight_clip",
+    "ste_sign",
+    "adaste:bounded",
+    "adaste:paper",
+    "adaste:official",
+)
 BASELINE = ESTIMATORS[0]
 
 
@@ -51,15 +57,23 @@ def quantizer(estimator: str):
 
 
 def build(network: str, estimator: str, width: float) -> tf.keras.Model:
-    kwargs = {"kernel_quantizer": quantizer(estimator),
-              "kernel_constraint": "weight_clip" if estimator == BASELINE else None}
+    kwargs = {
+        "kernel_quantizer": quantizer(estimator),
+        "kernel_constraint": "weight_clip" if estimator == BASELINE else None,
+    }
     if network == "mlp_official":
         return models.mlp((28, 28), 10, hidden=(2048, 2048, 2048), **kwargs)
     if network == "mlp":
         return models.mlp((28, 28), 10, hidden=(512, 512), **kwargs)
     if network == "mlp_binact":
-        return models.mlp((28, 28), 10, hidden=(512, 512), input_quantizer=quantizer(estimator),
-                          activation=None, **kwargs)
+        return models.mlp(
+            (28, 28),
+            10,
+            hidden=(512, 512),
+            input_quantizer=quantizer(estimator),
+            activation=None,
+            **kwargs,
+        )
     builder = models.vgg16 if network == "vgg16" else models.resnet18
     return builder((32, 32, 1), 10, width=width, **kwargs)
 
@@ -73,18 +87,23 @@ def batches(network: str, batch_size: int) -> tf.data.Dataset:
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
     parser.add_argument("--estimators", nargs="+", choices=ESTIMATORS, default=list(ESTIMATORS))
     parser.add_argument("--jit", nargs="+", choices=("on", "off"), default=["on", "off"])
     parser.add_argument("--width", type=float, default=0.25, help="vgg16/resnet18 width")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per round")
     parser.add_argument("--repeats", type=int, default=11, help="rounds")
-    parser.add_argument("--instances", type=int, default=2,
-                        help="models built per configuration (a model's own placement in "
-                             "memory moves its step time by a few percent)")
-    parser.add_argument("--out", default="benchmarks/results/step_time.json")
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=2,
+        help="models built per configuration (a model's own placement in "
+        "memory moves its step time by a few percent)",
+    )
+    parser.add_argument("--out", default="docs/results/step_time.json")
     args = parser.parse_args()
     if BASELINE not in args.estimators:
         parser.error(f"--estimators must include the baseline {BASELINE!r}")
@@ -98,12 +117,15 @@ def main():
             for estimator in args.estimators:
                 for _ in range(args.instances):
                     model = build(network, estimator, args.width)
-                    model.compile(tf.keras.optimizers.Adam(1e-3),
-                                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                                  jit_compile=jit == "on")
+                    model.compile(
+                        tf.keras.optimizers.Adam(1e-3),
+                        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                        jit_compile=jit == "on",
+                    )
                     model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # traces, compiles
                     runs.setdefault((network, jit, estimator), []).append(
-                        (model.make_train_function(), iterator))
+                        (model.make_train_function(), iterator)
+                    )
     times = {key: [] for key in runs}
     for _ in range(args.repeats):
         for key, instances in runs.items():
@@ -113,18 +135,24 @@ def main():
                     float(step(iterator)["loss"])
                     times[key].append(time.perf_counter() - begin)
 
-    report = {"args": vars(args), "cpu": machine.cpu(), "tensorflow": tf.__version__,
-              "results": []}
+    report = {"args": vars(args), "cpu": machine.cpu(), "tensorflow": tf.__version__, "results": []}
     for (network, jit, estimator), mine in times.items():
         baseline = np.median(times[(network, jit, BASELINE)])
-        report["results"].append({
-            "network": network, "jit": jit, "estimator": estimator,
-            "median_step_ms": 1e3 * float(np.median(mine)),
-            "ratio": float(np.median(mine) / baseline)})
+        report["results"].append(
+            {
+                "network": network,
+                "jit": jit,
+                "estimator": estimator,
+                "median_step_ms": 1e3 * float(np.median(mine)),
+                "ratio": float(np.median(mine) / baseline),
+            }
+        )
     report["wall_seconds"] = time.perf_counter() - start
     for row in report["results"]:
-        print(f"{row['network']:<13} jit {row['jit']:<3} {row['estimator']:<21} "
-              f"{row['median_step_ms']:8.2f} ms  x{row['ratio']:.3f}")
+        print(
+            f"{row['network']:<13} jit {row['jit']:<3} {row['estimator']:<21} "
+            f"{row['median_step_ms']:8.2f} ms  x{row['ratio']:.3f}"
+        )
     print(f"CPU: {machine.describe(report['cpu'])}; {report['wall_seconds']:.0f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -135,15 +163,22 @@ def main():
 def plot(report: dict, path: Path) -> None:
     """Ratio to the baseline per network, one bar per estimator, jit on and off side by side."""
     jits = report["args"]["jit"]
-    fig, axes = plots.figure("step time / ste_sign + weight_clip (median, interleaved)",
-                             ncols=len(jits))
+    fig, axes = plots.figure(
+        "step time / ste_sign + weight_clip (median, interleaved)", ncols=len(jits)
+    )
     networks = report["args"]["networks"]
     estimators = [e for e in report["args"]["estimators"] if e != BASELINE]
     for ax, jit in zip(axes if len(jits) > 1 else [axes], jits):
         width = 0.8 / len(estimators)
         for i, estimator in enumerate(estimators):
-            ratios = [next(r["ratio"] for r in report["results"] if r["network"] == n
-                           and r["jit"] == jit and r["estimator"] == estimator) for n in networks]
+            ratios = [
+                next(
+                    r["ratio"]
+                    for r in report["results"]
+                    if r["network"] == n and r["jit"] == jit and r["estimator"] == estimator
+                )
+                for n in networks
+            ]
             ax.bar(np.arange(len(networks)) + i * width, ratios, width, label=estimator)
         ax.axhline(1.03, color="k", linestyle="--", linewidth=0.8, label="1.03")
         ax.set_xticks(np.arange(len(networks)) + 0.4 - width / 2, networks, fontsize=7)

@@ -21,29 +21,45 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import adaste_tf  # noqa: E402,F401  (first: selects legacy Keras and registers AdaSTE)
+from adaste_tf import export  # noqa: E402
+
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-from adaste_tf import export  # noqa: E402
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path, help="a saved Keras model (.keras, .h5 or a "
-                        "SavedModel directory)")
+    parser.add_argument(
+        "model", type=Path, help="a saved Keras model (.keras, .h5 or a SavedModel directory)"
+    )
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .tflite to write")
-    parser.add_argument("--engine", choices=export.ENGINES, default="lce",
-                        help="lce: Larq Compute Engine (binary convolutions become LceBconv2d); "
-                        "tflite: the stock TFLite converter (all float)")
-    parser.add_argument("--int8-weights", action="store_true",
-                        help="store +-1 weights in int8 (exact, about 4x smaller for "
-                        "binary-weight networks)")
-    parser.add_argument("--verify", type=int, default=1000, metavar="N",
-                        help="compare with Keras on N inputs (0: skip; default 1000)")
-    parser.add_argument("--data-dir", type=Path, default=FASHION_MNIST_DIR,
-                        help="Fashion-MNIST IDX files, for the parity inputs")
+    parser.add_argument(
+        "--engine",
+        choices=export.ENGINES,
+        default="lce",
+        help="lce: Larq Compute Engine (binary convolutions become LceBconv2d); "
+        "tflite: the stock TFLite converter (all float)",
+    )
+    parser.add_argument(
+        "--int8-weights",
+        action="store_true",
+        help="store +-1 weights in int8 (exact, about 4x smaller for binary-weight networks)",
+    )
+    parser.add_argument(
+        "--verify",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="compare with Keras on N inputs (0: skip; default 1000)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=FASHION_MNIST_DIR,
+        help="Fashion-MNIST IDX files, for the parity inputs",
+    )
     args = parser.parse_args(argv)
     if args.verify < 0:
         parser.error(f"--verify must be >= 0, got {args.verify}")
@@ -58,8 +74,9 @@ def parity_inputs(model: tf.keras.Model, n: int, data_dir: Path):
     if None not in shape and int(np.prod(shape)) == 28 * 28:
         images = _fashion_mnist_test(data_dir)
         if images is not None:
-            return (images[:n].astype(np.float32) / 255.0).reshape((-1, *shape)), \
-                f"Fashion-MNIST test images ({data_dir})"
+            return (images[:n].astype(np.float32) / 255.0).reshape(
+                (-1, *shape)
+            ), f"Fashion-MNIST test images ({data_dir})"
     rng = np.random.default_rng(0)
     return rng.random((n, *shape), dtype=np.float32), "random inputs in [0, 1)"
 
@@ -91,13 +108,17 @@ def main(argv: list[str] | None = None) -> int:
     written = export.to_int8_weights(flatbuffer) if args.int8_weights else flatbuffer
     args.output.write_bytes(written)
 
-    print(f"{args.model} -> {args.output} (engine {args.engine}"
-          f"{', int8 weights' if args.int8_weights else ''})\n")
+    print(
+        f"{args.model} -> {args.output} (engine {args.engine}"
+        f"{', int8 weights' if args.int8_weights else ''})\n"
+    )
     print(export.inspect(written).table())
 
     keras_size = latent_bytes(model)
-    rows = [("Keras weights (float32 latent)", keras_size, False),
-            (f"{args.engine} flatbuffer, float32 weights", len(flatbuffer), not args.int8_weights)]
+    rows = [
+        ("Keras weights (float32 latent)", keras_size, False),
+        (f"{args.engine} flatbuffer, float32 weights", len(flatbuffer), not args.int8_weights),
+    ]
     if args.int8_weights:
         rows.append((f"{args.engine} flatbuffer, int8 weights", len(written), True))
     print("\nsize")
@@ -108,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
     if binary:
         count = sum(w.values.size for w in binary.values())
         packed = sum(len(w.packed) for w in binary.values())
-        print(f"  ({len(binary)} binary kernel(s), {count:,} weights: {packed:,} B bit-packed; "
-              f"export.binary_weights(model) returns them)")
+        print(
+            f"  ({len(binary)} binary kernel(s), {count:,} weights: {packed:,} B bit-packed; "
+            f"export.binary_weights(model) returns them)"
+        )
 
     if args.verify == 0:
         return 0

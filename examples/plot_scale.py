@@ -1,14 +1,15 @@
 """Plot AdaSTE's backward scale against theta, inward and outward, for several beta, both variants.
 
-    python examples/plot_scale.py --out docs/scale.png
+python examples/plot_scale.py --out docs/scale.png
 """
 
 import argparse
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
+from adaste_tf import ops
+
 import matplotlib
 import numpy as np
-from adaste_tf import ops
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -18,8 +19,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--alpha", type=float, default=0.01)
     parser.add_argument("--betas", type=float, nargs="+", default=[0.0, 0.01, 1.0, 20.0, 100.0])
-    parser.add_argument("--max-scale", type=float, default=None,
-                        help="cap for the paper variant (default: the quantizer's default)")
+    parser.add_argument(
+        "--max-scale",
+        type=float,
+        default=None,
+        help="cap for the paper variant (default: the quantizer's default)",
+    )
     parser.add_argument("--out", default="docs/scale.png")
     args = parser.parse_args()
     max_scale = args.max_scale or adaste_tf.quantizers.DEFAULT_MAX_SCALE

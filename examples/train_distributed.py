@@ -20,19 +20,20 @@ import argparse
 import time
 
 import adaste_tf  # noqa: F401  (selects legacy Keras before TensorFlow loads)
-import tensorflow as tf
-
 from adaste_tf import data
-from adaste_tf.zoo import models
 from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
 from adaste_tf.quantizers import AdaSTE
+from adaste_tf.zoo import models
+
+import tensorflow as tf
 
 
 def split_cpu(count: int) -> list[str]:
     """Make `count` logical CPU devices; returns their names. Call before any op runs."""
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+        cpu, [tf.config.LogicalDeviceConfiguration()] * count
+    )
     return [device.name for device in tf.config.list_logical_devices("CPU")]
 
 
@@ -50,51 +51,75 @@ class StepTimer(tf.keras.callbacks.Callback):
         self.times.append(time.perf_counter() - self._start)
 
     def median_ms(self) -> float:
-        times = sorted(self.times[len(self.times) // 4:] or self.times)
+        times = sorted(self.times[len(self.times) // 4 :] or self.times)
         return 1e3 * times[len(times) // 2]
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--logical-cpus", type=int, default=0,
-                        help="split the CPU into this many devices and train on them")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--logical-cpus",
+        type=int,
+        default=0,
+        help="split the CPU into this many devices and train on them",
+    )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size-per-replica", type=int, default=64)
     parser.add_argument("--hidden", type=int, nargs="+", default=[512])
-    parser.add_argument("--limit", type=int, default=None,
-                        help="train on the first N training examples only")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="train on the first N training examples only"
+    )
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--no-sync", action="store_true",
-                        help="AdaSTE(sync_replicas=False): scale each replica's share of dy")
+    parser.add_argument(
+        "--no-sync",
+        action="store_true",
+        help="AdaSTE(sync_replicas=False): scale each replica's share of dy",
+    )
     parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.logical_cpus < 0 or args.logical_cpus == 1:
-        parser.error(f"--logical-cpus must be 0 (use the real devices) or >= 2, "
-                     f"got {args.logical_cpus}")
+        parser.error(
+            f"--logical-cpus must be 0 (use the real devices) or >= 2, got {args.logical_cpus}"
+        )
 
     devices = split_cpu(args.logical_cpus) if args.logical_cpus else None
     strategy = tf.distribute.MirroredStrategy(devices)
     replicas = strategy.num_replicas_in_sync
     global_batch = args.batch_size_per_replica * replicas
-    print(f"{replicas} replica(s) on {strategy.extended.worker_devices}, "
-          f"global batch {global_batch}")
+    print(
+        f"{replicas} replica(s) on {strategy.extended.worker_devices}, global batch {global_batch}"
+    )
 
     tf.keras.utils.set_random_seed(args.seed)
     # The global batch; tf.distribute splits each one over the replicas. drop_remainder: a last
     # batch split unevenly is averaged per replica by Keras, so it would weigh its examples
     # differently from one device.
-    train = data.make_dataset("fashion_mnist", "train", global_batch, seed=args.seed,
-                              limit=args.limit, drop_remainder=True)
+    train = data.make_dataset(
+        "fashion_mnist",
+        "train",
+        global_batch,
+        seed=args.seed,
+        limit=args.limit,
+        drop_remainder=True,
+    )
     test = data.make_dataset("fashion_mnist", "test", 1024)
 
     with strategy.scope():  # variables created here are mirrored on every replica
-        model = models.mlp((28, 28), 10, hidden=tuple(args.hidden),
-                           kernel_quantizer=AdaSTE(sync_replicas=not args.no_sync))
-        model.compile(tf.keras.optimizers.Adam(args.learning_rate),
-                      tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                      metrics=["accuracy"], jit_compile=args.jit)
+        model = models.mlp(
+            (28, 28),
+            10,
+            hidden=tuple(args.hidden),
+            kernel_quantizer=AdaSTE(sync_replicas=not args.no_sync),
+        )
+        model.compile(
+            tf.keras.optimizers.Adam(args.learning_rate),
+            tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=args.jit,
+        )
 
     timer = StepTimer()
     model.fit(train, epochs=args.epochs, verbose=2, callbacks=[RelaxationScheduler(), timer])
@@ -102,8 +127,10 @@ def main(argv=None):
 
     for quantizer in find_adaste_quantizers(model):
         per_replica = strategy.experimental_local_results(quantizer.beta_variable)
-        print(f"beta of {quantizer.name} on each replica: "
-              f"{', '.join(f'{float(v):.6g}' for v in per_replica)}")
+        print(
+            f"beta of {quantizer.name} on each replica: "
+            f"{', '.join(f'{float(v):.6g}' for v in per_replica)}"
+        )
     print(f"test accuracy {accuracy:.4f}, {timer.median_ms():.1f} ms per step")
     return model, accuracy
 

@@ -10,7 +10,7 @@ only the estimator differs. Prints test accuracy and time per training step for 
 the AdaSTE model to `--out`/adaste/final.keras (convert it with examples/convert.py).
 
 The accuracies repeat exactly at every run on one machine (seeded weights and data order, op
-determinism); another CPU can print other ones (README, "Set-up").
+determinism); another CPU can print other ones (docs/development.md).
 """
 
 import argparse
@@ -18,9 +18,10 @@ import json
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras before TensorFlow loads)
+from adaste_tf.zoo import machine, train
+
 import larq as lq
 import tensorflow as tf
-from adaste_tf.zoo import machine, train
 
 
 def make_deterministic() -> str:
@@ -37,12 +38,14 @@ def make_deterministic() -> str:
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=None)
-    parser.add_argument("--limit", type=int, default=None,
-                        help="train on the first N training examples only")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="train on the first N training examples only"
+    )
     parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--estimators", nargs="+", default=["adaste", "ste_sign"])
     parser.add_argument("--seed", type=int, default=0)
@@ -55,26 +58,38 @@ def main(argv=None):
         print(f"\n=== {estimator} ===")
         trained = tf.keras.callbacks.Callback()  # Keras hands every fit callback the model
         results[estimator] = train.train(
-            "mlp", "fashion_mnist", estimator, epochs=args.epochs, hidden=(512,),
-            batch_size=args.batch_size, seed=args.seed, jit=args.jit, limit=args.limit,
-            out=Path(args.out) / estimator, callbacks=[trained])
+            "mlp",
+            "fashion_mnist",
+            estimator,
+            epochs=args.epochs,
+            hidden=(512,),
+            batch_size=args.batch_size,
+            seed=args.seed,
+            jit=args.jit,
+            limit=args.limit,
+            out=Path(args.out) / estimator,
+            callbacks=[trained],
+        )
         if estimator == "adaste":
             lq.models.summary(trained.model)
 
     print("\nestimator        test accuracy   step time (ms)")
     for estimator, result in results.items():
-        print(f"{estimator:<16} {result['test_accuracy']:>13.4f}   "
-              f"{1e3 * result['step_time_s']:>14.3f}")
+        print(
+            f"{estimator:<16} {result['test_accuracy']:>13.4f}   "
+            f"{1e3 * result['step_time_s']:>14.3f}"
+        )
     if {"adaste", "ste_sign"} <= results.keys():
         ratio = results["adaste"]["step_time_s"] / results["ste_sign"]["step_time_s"]
         print(f"step time AdaSTE / ste_sign: {ratio:.3f}")
-    summary = {e: {k: r[k] for k in ("test_accuracy", "step_time_s")}
-               for e, r in results.items()}
+    summary = {e: {k: r[k] for k in ("test_accuracy", "step_time_s")} for e, r in results.items()}
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"seed {args.seed}, op determinism on: these accuracies repeat at every run on this "
-          f"machine; another CPU, or the same model with other instruction sets, can differ in "
-          f"the third decimal (README)")
+    print(
+        f"seed {args.seed}, op determinism on: these accuracies repeat at every run on this "
+        f"machine; another CPU, or the same model with other instruction sets, can differ in "
+        f"the third decimal (docs/development.md)"
+    )
     print(f"CPU: {cpu}")
     print(f"models, histories and curves in {args.out}/")
     return results

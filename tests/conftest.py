@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import adaste_tf  # noqa: E402,F401
+
 import larq as lq  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
@@ -62,5 +63,9 @@ class SubclassedNet(tf.keras.Model):
 
 def tiny_model(quantizer="adaste", *, features: int = 4, units: int = 2) -> tf.keras.Model:
     """`features` inputs -> one larq dense layer of `units` with `quantizer` on its kernel."""
-    return tf.keras.Sequential([tf.keras.layers.InputLayer((features,)),
-                                lq.layers.QuantDense(units, kernel_quantizer=quantizer)])
+    return tf.keras.Sequential(
+        [
+            tf.keras.layers.InputLayer((features,)),
+            lq.layers.QuantDense(units, kernel_quantizer=quantizer),
+        ]
+    )

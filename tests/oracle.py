@@ -32,8 +32,9 @@ def paper_scale_one(theta: float, dy: float, alpha: float, beta: float, max_scal
     return min(value, max_scale)
 
 
-def official_scale_one(theta: float, dy: float, alpha: float, beta: float,
-                       max_scale: float = 0.5) -> float:
+def official_scale_one(
+    theta: float, dy: float, alpha: float, beta: float, max_scale: float = 0.5
+) -> float:
     """`FenBPOpt.get_grad` of intellhave/AdaSTE for one weight, branch by branch."""
     ab = alpha * beta
     if ab < 1:
@@ -48,8 +49,9 @@ def official_scale_one(theta: float, dy: float, alpha: float, beta: float,
         if 1e-6 < abs(theta) < k:  # linear zone, strict bounds as in the official masks
             if not inward:
                 return 1.0 / (1.0 + beta)
-            return float(np.clip((2 * beta * (1 + alpha) - theta) / (1 + beta) / abs(theta),
-                                 0, max_scale))
+            return float(
+                np.clip((2 * beta * (1 + alpha) - theta) / (1 + beta) / abs(theta), 0, max_scale)
+            )
         return 1.0 / (1.0 + beta)
     if abs(dy) <= 1e-3 or abs(theta) <= 1e-3:
         return 1.0
@@ -57,8 +59,15 @@ def official_scale_one(theta: float, dy: float, alpha: float, beta: float,
     return float(np.clip(1.0 / abs(theta), 0, max_scale)) if inward else 0.0
 
 
-def bounded_scale_one(theta: float, dy: float, alpha: float, beta: float, max_scale: float,
-                      flip_reach: float, rms: float) -> float:
+def bounded_scale_one(
+    theta: float,
+    dy: float,
+    alpha: float,
+    beta: float,
+    max_scale: float,
+    flip_reach: float,
+    rms: float,
+) -> float:
     """The bounded rule for one weight (docs/method.md, "The bounded rule"); `rms` is the RMS
     of the whole gradient tensor."""
     theta_sign = 1.0 if theta >= 0 else -1.0
@@ -77,7 +86,7 @@ def scale(theta, dy, alpha, beta, max_scale, variant="paper", flip_reach=3e-4):
     """Elementwise over arrays of the same shape; float64 result."""
     theta = np.asarray(theta, dtype=np.float64)
     dy = np.asarray(dy, dtype=np.float64)
-    rms = float(np.sqrt(np.mean(dy ** 2)))
+    rms = float(np.sqrt(np.mean(dy**2)))
     out = np.empty(theta.shape, dtype=np.float64)
     for index in np.ndindex(theta.shape):
         t, g = float(theta[index]), float(dy[index])

@@ -1,17 +1,18 @@
-"""RelaxationScheduler in real `fit` runs: values, logs, nested models, resume, tracing."""
+"""RelaxationScheduler in real `fit` runs: values, logs, nested models, resume, tracing; the
+quantizers' diagnostics (DiagnosticsLogger)."""
 
 import glob
-import warnings
 import math
+import warnings
+
+from adaste_tf import quantizers, schedules
+from adaste_tf.callbacks import DiagnosticsLogger, RelaxationScheduler, find_adaste_quantizers
+from adaste_tf.quantizers import AdaSTE
 
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from adaste_tf import schedules
-from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
-from adaste_tf.quantizers import AdaSTE
 
 N, BATCH = 64, 16  # 4 full steps per epoch: no ragged last batch, so one trace
 
@@ -22,16 +23,20 @@ def _data(seed=0):
 
 
 def _model(beta=0.01, jit=False, second_beta=None):
-    model = tf.keras.Sequential([
-        tf.keras.layers.InputLayer((8,)),
-        lq.layers.QuantDense(12, kernel_quantizer=AdaSTE(beta=beta), use_bias=False),
-        tf.keras.layers.BatchNormalization(),
-        tf.keras.layers.Activation("relu"),
-        lq.layers.QuantDense(3, kernel_quantizer=AdaSTE(beta=second_beta or beta)),
-    ])
-    model.compile(tf.keras.optimizers.Adam(0.01),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=jit)
+    model = tf.keras.Sequential(
+        [
+            tf.keras.layers.InputLayer((8,)),
+            lq.layers.QuantDense(12, kernel_quantizer=AdaSTE(beta=beta), use_bias=False),
+            tf.keras.layers.BatchNormalization(),
+            tf.keras.layers.Activation("relu"),
+            lq.layers.QuantDense(3, kernel_quantizer=AdaSTE(beta=second_beta or beta)),
+        ]
+    )
+    model.compile(
+        tf.keras.optimizers.Adam(0.01),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit,
+    )
     return model
 
 
@@ -44,8 +49,9 @@ def test_default_is_the_official_path_within_the_fit_and_beta_is_in_history():
     model = _model(beta=0.02)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the path is completed: no warning
-        history = model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
-                            callbacks=[RelaxationScheduler()])
+        history = model.fit(
+            x, y, batch_size=BATCH, epochs=4, verbose=0, callbacks=[RelaxationScheduler()]
+        )
     # 4 epochs stand for the official 500: epoch e is official epoch 125 e
     expected = [_official(0.02, 125 * e) for e in range(4)]
     np.testing.assert_allclose(history.history["beta"], expected, rtol=1e-6)
@@ -65,16 +71,23 @@ def test_the_default_path_is_the_same_at_the_same_fraction_of_any_run(epochs):
 
 
 def test_the_official_rate_is_available_by_name():
-    history = _model().fit(*_data(), batch_size=BATCH, epochs=2, verbose=0,
-                           callbacks=[RelaxationScheduler("official")])
-    np.testing.assert_allclose(history.history["beta"], [_official(0.01, e) for e in range(2)],
-                               rtol=1e-6)
+    history = _model().fit(
+        *_data(), batch_size=BATCH, epochs=2, verbose=0, callbacks=[RelaxationScheduler("official")]
+    )
+    np.testing.assert_allclose(
+        history.history["beta"], [_official(0.01, e) for e in range(2)], rtol=1e-6
+    )
 
 
 def test_a_run_that_ends_short_of_the_binary_regime_warns_once_with_the_final_beta():
     with pytest.warns(UserWarning, match=r"beta=0\.5 .*short of 1/alpha=100") as record:
-        _model().fit(*_data(), batch_size=BATCH, epochs=2, verbose=0,
-                     callbacks=[RelaxationScheduler(schedules.Constant(0.5))])
+        _model().fit(
+            *_data(),
+            batch_size=BATCH,
+            epochs=2,
+            verbose=0,
+            callbacks=[RelaxationScheduler(schedules.Constant(0.5))],
+        )
     assert sum("RelaxationScheduler" in str(w.message) for w in record) == 1
 
 
@@ -99,74 +112,103 @@ def test_verbose_takes_a_bool_as_keras_callbacks_do():
 def test_each_quantizer_starts_from_its_own_beta():
     x, y = _data()
     model = _model(beta=0.01, second_beta=0.05)
-    history = model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
-                        callbacks=[RelaxationScheduler(schedules.Geometric(rate=1.009))])
+    history = model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=2,
+        verbose=0,
+        callbacks=[RelaxationScheduler(schedules.Geometric(rate=1.009))],
+    )
     per_quantizer = {k: v for k, v in history.history.items() if k.startswith("beta/")}
     assert sorted(v[-1] for v in per_quantizer.values()) == pytest.approx(
-        [_official(0.01, 1, rate=1.009), _official(0.05, 1, rate=1.009)], rel=1e-6)
+        [_official(0.01, 1, rate=1.009), _official(0.05, 1, rate=1.009)], rel=1e-6
+    )
 
 
 def _betas_per_step(model, scheduler, data, epochs=2, **fit_kwargs):
     seen = []
-    probe = tf.keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: seen.append(
-        find_adaste_quantizers(model)[0].beta))
-    history = model.fit(*data, epochs=epochs, verbose=0, callbacks=[scheduler, probe],
-                        **fit_kwargs)
+    probe = tf.keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda b, logs: seen.append(find_adaste_quantizers(model)[0].beta)
+    )
+    history = model.fit(*data, epochs=epochs, verbose=0, callbacks=[scheduler, probe], **fit_kwargs)
     return seen, history
 
 
 def test_batch_frequency_indexes_by_fractional_epoch():
     model = _model()
-    seen, _ = _betas_per_step(model, RelaxationScheduler(lambda epoch: 0.1 * epoch,
-                                                         update_freq="batch"),
-                              _data(), batch_size=BATCH)
+    seen, _ = _betas_per_step(
+        model,
+        RelaxationScheduler(lambda epoch: 0.1 * epoch, update_freq="batch"),
+        _data(),
+        batch_size=BATCH,
+    )
     # 4 steps per epoch: step b of epoch e is epoch e + b / 4
-    np.testing.assert_allclose(seen, [0.1 * (e + b / 4) for e in range(2) for b in range(4)],
-                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        seen, [0.1 * (e + b / 4) for e in range(2) for b in range(4)], rtol=1e-6, atol=1e-7
+    )
 
 
 def test_batch_frequency_follows_the_per_epoch_schedule():
     # The official schedule in batch mode agrees with epoch mode at every epoch start and grows
     # smoothly in between: not 1.05 per step.
     model = _model()
-    seen, history = _betas_per_step(model, RelaxationScheduler("official", update_freq="batch"),
-                                    _data(),
-                                    epochs=3, batch_size=BATCH)
+    seen, history = _betas_per_step(
+        model,
+        RelaxationScheduler("official", update_freq="batch"),
+        _data(),
+        epochs=3,
+        batch_size=BATCH,
+    )
     np.testing.assert_allclose(seen[::4], [_official(0.01, e) for e in range(3)], rtol=1e-6)
-    np.testing.assert_allclose(seen, [_official(0.01, e + b / 4) for e in range(3)
-                                      for b in range(4)], rtol=1e-6)
-    assert history.history["beta"] == pytest.approx([_official(0.01, e + 0.75)
-                                                     for e in range(3)], rel=1e-6)
+    np.testing.assert_allclose(
+        seen, [_official(0.01, e + b / 4) for e in range(3) for b in range(4)], rtol=1e-6
+    )
+    assert history.history["beta"] == pytest.approx(
+        [_official(0.01, e + 0.75) for e in range(3)], rel=1e-6
+    )
 
 
 def _unknown_length_data():
     x, y = _data()
     dataset = tf.data.Dataset.from_generator(
-        lambda: iter(zip(x, y)), output_signature=(tf.TensorSpec((8,), tf.float32),
-                                                   tf.TensorSpec((), tf.int64)))
+        lambda: iter(zip(x, y)),
+        output_signature=(tf.TensorSpec((8,), tf.float32), tf.TensorSpec((), tf.int64)),
+    )
     assert dataset.cardinality() == tf.data.UNKNOWN_CARDINALITY
     return (dataset.batch(BATCH),)
 
 
 def test_batch_frequency_on_data_of_unknown_length_logs_the_last_trained_beta():
     model = _model()
-    seen, history = _betas_per_step(model, RelaxationScheduler(lambda e: 0.1 * e,
-                                                               update_freq="batch"),
-                                    _unknown_length_data(), epochs=3)
+    seen, history = _betas_per_step(
+        model,
+        RelaxationScheduler(lambda e: 0.1 * e, update_freq="batch"),
+        _unknown_length_data(),
+        epochs=3,
+    )
     # epoch 0 holds its start value (its length is being counted), then 4 steps per epoch
-    np.testing.assert_allclose(seen, [0.0] * 4 + [0.1 * (e + b / 4) for e in (1, 2)
-                                                  for b in range(4)], rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        seen,
+        [0.0] * 4 + [0.1 * (e + b / 4) for e in (1, 2) for b in range(4)],
+        rtol=1e-6,
+        atol=1e-7,
+    )
     # the beta of the epoch's last step, not of the extra call Keras makes at the end of data
     np.testing.assert_allclose(history.history["beta"], [0.0, 0.175, 0.275], rtol=1e-6)
 
 
 def test_steps_per_epoch_argument_for_data_of_unknown_length():
     model = _model()
-    seen, _ = _betas_per_step(model, RelaxationScheduler(lambda e: 0.1 * e, update_freq="batch",
-                                                         steps_per_epoch=4),
-                              _unknown_length_data(), epochs=2)
-    np.testing.assert_allclose(seen, [0.1 * (e + b / 4) for e in range(2) for b in range(4)],
-                               rtol=1e-6, atol=1e-7)
+    seen, _ = _betas_per_step(
+        model,
+        RelaxationScheduler(lambda e: 0.1 * e, update_freq="batch", steps_per_epoch=4),
+        _unknown_length_data(),
+        epochs=2,
+    )
+    np.testing.assert_allclose(
+        seen, [0.1 * (e + b / 4) for e in range(2) for b in range(4)], rtol=1e-6, atol=1e-7
+    )
 
 
 def test_finds_quantizers_in_nested_models_and_layers():
@@ -179,11 +221,16 @@ def test_finds_quantizers_in_nested_models_and_layers():
             return self.inner(x)
 
     shared = AdaSTE()
-    inner = tf.keras.Sequential([lq.layers.QuantDense(4, kernel_quantizer=shared),
-                                 lq.layers.QuantDense(4, kernel_quantizer=shared)])
+    inner = tf.keras.Sequential(
+        [
+            lq.layers.QuantDense(4, kernel_quantizer=shared),
+            lq.layers.QuantDense(4, kernel_quantizer=shared),
+        ]
+    )
     inputs = tf.keras.Input((4,))
     outputs = lq.layers.QuantDense(2, kernel_quantizer="adaste", input_quantizer="adaste")(
-        Block()(inner(inputs)))
+        Block()(inner(inputs))
+    )
     model = tf.keras.Model(inputs, outputs)
     assert len(find_adaste_quantizers(model)) == 4  # shared counted once
 
@@ -197,8 +244,9 @@ def test_schedule_returning_infinity_fails_at_that_epoch():
     model = _model()
     schedule = lambda epoch: math.inf if epoch == 2 else 0.01  # noqa: E731
     with pytest.raises(ValueError, match="epoch 2.*finite number >= 0"):
-        model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
-                  callbacks=[RelaxationScheduler(schedule)])
+        model.fit(
+            x, y, batch_size=BATCH, epochs=4, verbose=0, callbacks=[RelaxationScheduler(schedule)]
+        )
 
 
 def test_unknown_schedule_name_names_the_parameter():
@@ -207,32 +255,43 @@ def test_unknown_schedule_name_names_the_parameter():
 
 
 def test_get_config_round_trip():
-    callback = RelaxationScheduler(schedules.Cosine(0.01, 1.0, 50), update_freq="batch",
-                                   verbose=1)
+    callback = RelaxationScheduler(schedules.Cosine(0.01, 1.0, 50), update_freq="batch", verbose=1)
     clone = RelaxationScheduler.from_config(callback.get_config())
     assert clone.get_config() == callback.get_config()
     assert clone.schedule(10, initial_beta=0.01, alpha=0.01) == callback.schedule(
-        10, initial_beta=0.01, alpha=0.01)
+        10, initial_beta=0.01, alpha=0.01
+    )
 
 
 def test_jit_fit_over_several_epochs_traces_once():
     x, y = _data()
     model = _model(jit=True)
-    history = model.fit(x, y, batch_size=BATCH, epochs=3, verbose=0,
-                        callbacks=[RelaxationScheduler()])
+    history = model.fit(
+        x, y, batch_size=BATCH, epochs=3, verbose=0, callbacks=[RelaxationScheduler()]
+    )
     assert model.train_function.experimental_get_tracing_count() == 1
     assert len(set(history.history["beta"])) == 3
 
 
 def test_initial_epoch_resume_gives_the_uninterrupted_betas():
     x, y = _data()
-    full = _model().fit(x, y, batch_size=BATCH, epochs=5, verbose=0,
-                        callbacks=[RelaxationScheduler()]).history["beta"]
+    full = (
+        _model()
+        .fit(x, y, batch_size=BATCH, epochs=5, verbose=0, callbacks=[RelaxationScheduler()])
+        .history["beta"]
+    )
     tf.keras.backend.clear_session()
     model = _model()
     model.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[RelaxationScheduler()])
-    resumed = model.fit(x, y, batch_size=BATCH, initial_epoch=2, epochs=5, verbose=0,
-                        callbacks=[RelaxationScheduler()]).history["beta"]
+    resumed = model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        initial_epoch=2,
+        epochs=5,
+        verbose=0,
+        callbacks=[RelaxationScheduler()],
+    ).history["beta"]
     np.testing.assert_allclose(resumed, full[2:], rtol=1e-7)
 
 
@@ -248,18 +307,28 @@ class _StopAt(tf.keras.callbacks.Callback):
 
 def test_backup_and_restore_resume_gives_the_uninterrupted_betas(tmp_path):
     x, y = _data()
-    full = _model().fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
-                        callbacks=[RelaxationScheduler()]).history["beta"]
+    full = (
+        _model()
+        .fit(x, y, batch_size=BATCH, epochs=4, verbose=0, callbacks=[RelaxationScheduler()])
+        .history["beta"]
+    )
     tf.keras.backend.clear_session()
     backup = tf.keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
     model = _model()
     with pytest.raises(RuntimeError, match="interrupted"):
-        model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
-                  callbacks=[RelaxationScheduler(), backup, _StopAt(2)])
+        model.fit(
+            x,
+            y,
+            batch_size=BATCH,
+            epochs=4,
+            verbose=0,
+            callbacks=[RelaxationScheduler(), backup, _StopAt(2)],
+        )
     tf.keras.backend.clear_session()
     model = _model()
-    history = model.fit(x, y, batch_size=BATCH, epochs=4, verbose=0,
-                        callbacks=[RelaxationScheduler(), backup])
+    history = model.fit(
+        x, y, batch_size=BATCH, epochs=4, verbose=0, callbacks=[RelaxationScheduler(), backup]
+    )
     np.testing.assert_allclose(history.history["beta"], full[2:], rtol=1e-7)
 
 
@@ -267,22 +336,41 @@ def test_a_tensorboard_callback_before_the_scheduler_is_warned_about(tmp_path):
     x, y = _data()
     tensorboard = tf.keras.callbacks.TensorBoard(str(tmp_path / "tb"))
     with pytest.warns(UserWarning, match="TensorBoard callback comes before it"):
-        _model().fit(x, y, batch_size=BATCH, epochs=1, verbose=0,
-                     callbacks=[tensorboard, RelaxationScheduler("official")])
+        _model().fit(
+            x,
+            y,
+            batch_size=BATCH,
+            epochs=1,
+            verbose=0,
+            callbacks=[tensorboard, RelaxationScheduler("official")],
+        )
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*TensorBoard callback comes before")
         warnings.filterwarnings("ignore", message=".*short of 1/alpha")
-        _model().fit(x, y, batch_size=BATCH, epochs=1, verbose=0,
-                     callbacks=[RelaxationScheduler("official"),
-                                tf.keras.callbacks.TensorBoard(str(tmp_path / "tb2"))])
+        _model().fit(
+            x,
+            y,
+            batch_size=BATCH,
+            epochs=1,
+            verbose=0,
+            callbacks=[
+                RelaxationScheduler("official"),
+                tf.keras.callbacks.TensorBoard(str(tmp_path / "tb2")),
+            ],
+        )
 
 
 def test_tensorboard_receives_beta(tmp_path):
     x, y = _data()
     logdir = str(tmp_path / "tb")
-    _model().fit(x, y, batch_size=BATCH, epochs=2, verbose=0,
-                 callbacks=[RelaxationScheduler("official"),
-                            tf.keras.callbacks.TensorBoard(logdir)])
+    _model().fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=2,
+        verbose=0,
+        callbacks=[RelaxationScheduler("official"), tf.keras.callbacks.TensorBoard(logdir)],
+    )
     values = []
     for path in glob.glob(f"{logdir}/train/events.out.tfevents.*"):
         for record in tf.data.TFRecordDataset(path):
@@ -315,21 +403,26 @@ class _LazyModel(tf.keras.Model):
 
 def test_quantizers_made_in_build_are_found_and_scheduled():
     model = _LazyModel()
-    model.compile(tf.keras.optimizers.Adam(0.01),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.compile(
+        tf.keras.optimizers.Adam(0.01),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
     assert find_adaste_quantizers(model) == []  # not built yet
-    history = model.fit(*_data(), batch_size=BATCH, epochs=3, verbose=0,
-                        callbacks=[RelaxationScheduler("official")])
-    np.testing.assert_allclose(history.history["beta"], [_official(0.02, e) for e in range(3)],
-                               rtol=1e-6)
+    history = model.fit(
+        *_data(), batch_size=BATCH, epochs=3, verbose=0, callbacks=[RelaxationScheduler("official")]
+    )
+    np.testing.assert_allclose(
+        history.history["beta"], [_official(0.02, e) for e in range(3)], rtol=1e-6
+    )
     (quantizer,) = find_adaste_quantizers(model)
     assert quantizer.beta == pytest.approx(_official(0.02, 2), rel=1e-6)
 
 
 def test_scheduler_driven_by_hand_in_a_custom_loop():
     model = _model()  # compiled, but trained by a GradientTape loop, not fit
-    uncompiled = tf.keras.Sequential([tf.keras.layers.InputLayer((8,)),
-                                      lq.layers.QuantDense(3, kernel_quantizer="adaste")])
+    uncompiled = tf.keras.Sequential(
+        [tf.keras.layers.InputLayer((8,)), lq.layers.QuantDense(3, kernel_quantizer="adaste")]
+    )
     for m in (model, uncompiled):
         scheduler = RelaxationScheduler("official", update_freq="batch")
         scheduler.set_model(m)
@@ -351,3 +444,155 @@ def test_scheduler_driven_by_hand_in_a_custom_loop():
             optimizer.apply_gradients(zip(grads, model.trainable_weights))
     assert [set(b.values()) for b in seen] == [{0.0}, {0.125}, {0.25}, {0.375}]
     assert {q.beta for q in find_adaste_quantizers(model)} == {0.375}
+
+
+# --- diagnostics -------------------------------------------------------------------------------
+
+# fc2's input quantizer gets a backward too: the BatchNormalization and fc1 below it train.
+PLACES = ("fc1/kernel", "fc2/kernel", "fc2/input")
+DIAGNOSED = [f"{name}/{place}" for place in PLACES for name in quantizers.DIAGNOSTICS]
+
+
+def _diagnosed_model():
+    def quantizer():
+        return AdaSTE(metrics=["diagnostics"])
+
+    model = tf.keras.Sequential(
+        [
+            tf.keras.layers.InputLayer((8,)),
+            lq.layers.QuantDense(12, kernel_quantizer=quantizer(), use_bias=False, name="fc1"),
+            tf.keras.layers.BatchNormalization(),
+            lq.layers.QuantDense(
+                3, kernel_quantizer=quantizer(), input_quantizer=quantizer(), name="fc2"
+            ),
+        ]
+    )
+    model.compile(
+        tf.keras.optimizers.Adam(0.01),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def _is_diagnostic(key: str) -> bool:
+    return key.split("/")[0].removeprefix("val_") in quantizers.DIAGNOSTICS
+
+
+def test_diagnostics_are_logged_for_training_only_under_layer_names():
+    x, y = _data()
+    model = _diagnosed_model()
+    history = model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=2,
+        verbose=0,
+        validation_data=(x, y),
+        callbacks=[RelaxationScheduler()],
+    )
+    logged = sorted(k for k in history.history if _is_diagnostic(k))
+    assert logged == sorted(DIAGNOSED)  # no val_ entries, no quantizer names
+    assert all(len(history.history[k]) == 2 for k in logged)
+    assert not [k for k in model.evaluate(x, y, verbose=0, return_dict=True) if _is_diagnostic(k)]
+
+
+def test_diagnostic_names_are_the_same_for_every_model_in_a_process():
+    x, y = _data()
+    names = []
+    for _ in range(2):  # no clear_session: the quantizers' automatic names differ
+        history = _diagnosed_model().fit(
+            x, y, batch_size=BATCH, verbose=0, callbacks=[DiagnosticsLogger()]
+        )
+        names.append(sorted(k for k in history.history if _is_diagnostic(k)))
+    assert names[0] == names[1] == sorted(DIAGNOSED)
+
+
+def test_diagnostics_stay_out_of_the_progress_bar(capsys):
+    x, y = _data()
+    history = _diagnosed_model().fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=2,
+        verbose=2,
+        validation_data=(x, y),
+        callbacks=[RelaxationScheduler()],
+    )
+    printed = capsys.readouterr().out
+    assert "loss" in printed and "beta" in printed
+    assert not [name for name in quantizers.DIAGNOSTICS if name in printed], printed
+    assert set(DIAGNOSED) <= set(history.history)
+    longest = max(len(line) for line in printed.splitlines())
+    assert longest < 200, printed
+
+
+def test_diagnostics_are_each_epochs_mean_started_anew_at_each_epoch():
+    x, y = _data()
+    model = _diagnosed_model()
+    quantizer = model.get_layer("fc1").kernel_quantizer
+    seen = []  # (epoch, steps counted so far, the running means) after each step
+
+    class Spy(tf.keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            count = float(quantizer._diagnostic_sums.numpy()[-1])
+            seen.append((self.epoch, count, quantizer.diagnostic_means()))
+
+    history = model.fit(
+        x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[DiagnosticsLogger(), Spy()]
+    )
+    assert [count for _, count, _ in seen] == [1, 2, 3, 4] * 2
+    for epoch in range(2):
+        last = [means for e, _, means in seen if e == epoch][-1]
+        for name in quantizers.DIAGNOSTICS:
+            assert history.history[f"{name}/fc1/kernel"][epoch] == pytest.approx(last[name])
+
+
+def test_diagnostics_reach_tensorboard_files_with_log_dir(tmp_path):
+    x, y = _data()
+    logdir = str(tmp_path / "tb")
+    history = _diagnosed_model().fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=2,
+        verbose=0,
+        callbacks=[DiagnosticsLogger(logdir), tf.keras.callbacks.TensorBoard(logdir)],
+    )
+    tags: dict[str, list[float]] = {}
+    for path in glob.glob(f"{logdir}/train/events.out.tfevents.*"):
+        for record in tf.data.TFRecordDataset(path):
+            for value in tf.compat.v1.Event.FromString(record.numpy()).summary.value:
+                if value.tag.startswith("epoch_"):  # not the model's config, a text summary
+                    tags.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
+    assert "epoch_loss" in tags  # TensorBoard's own, in the same run
+    for name in DIAGNOSED:
+        np.testing.assert_allclose(tags[f"epoch_{name}"], history.history[name], rtol=1e-6)
+
+
+def test_a_scheduler_and_a_logger_write_each_epoch_once():
+    x, y = _data()
+    history = _diagnosed_model().fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=3,
+        verbose=0,
+        callbacks=[DiagnosticsLogger(), RelaxationScheduler(), DiagnosticsLogger()],
+    )
+    assert {len(history.history[name]) for name in DIAGNOSED} == {3}
+
+
+def test_a_diagnostics_logger_needs_quantizers_with_diagnostics():
+    x, y = _data()
+    with pytest.raises(
+        ValueError,
+        match=r"DiagnosticsLogger: the model .* has no AdaSTE "
+        r"quantizer made with metrics=\['diagnostics'\]",
+    ):
+        _model().fit(x, y, batch_size=BATCH, verbose=0, callbacks=[DiagnosticsLogger()])
+    with pytest.raises(TypeError, match=r"`log_dir` must be None or a directory path"):
+        DiagnosticsLogger(log_dir=3)

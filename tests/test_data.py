@@ -10,17 +10,18 @@ import time
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (first: selects legacy Keras before TensorFlow)
+from adaste_tf import data
+from adaste_tf.zoo import data as zoo_data
+
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from adaste_tf import data
-from adaste_tf.zoo import data as zoo_data
 
 N = 10  # examples in the small synthetic split
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
 
 def idx_bytes(array: np.ndarray, magic: int | None = None) -> bytes:
     """Encode a uint8 array as IDX (the magic defaults to the one its ndim implies)."""
@@ -45,8 +46,9 @@ def synthetic(n: int = N, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def write_split(directory: Path, split: str = "train", *, gz: bool = True, n: int = N,
-                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def write_split(
+    directory: Path, split: str = "train", *, gz: bool = True, n: int = N, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     images, labels = synthetic(n, seed)
     ext = ".gz" if gz else ""
     image_stem, label_stem = data.IDX_FILES[split]
@@ -60,8 +62,11 @@ def write_split(directory: Path, split: str = "train", *, gz: bool = True, n: in
 def offline(tmp_path, monkeypatch):
     """No tfds data, no known local copies, no network: every source is absent."""
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
-    monkeypatch.setattr(data, "_known_local_sources",
-                        lambda name: [tmp_path / "nowhere" / name, tmp_path / "nowhere.npz"])
+    monkeypatch.setattr(
+        data,
+        "_known_local_sources",
+        lambda name: [tmp_path / "nowhere" / name, tmp_path / "nowhere.npz"],
+    )
     monkeypatch.setattr(data, "_network_available", lambda *a, **k: False)
     return tmp_path
 
@@ -69,12 +74,15 @@ def offline(tmp_path, monkeypatch):
 def forbid(monkeypatch, *names):
     """Make the named module functions fail the test if called."""
     for name in names:
+
         def fail(*args, _name=name, **kwargs):
             raise AssertionError(f"{_name} should not be called")
+
         monkeypatch.setattr(data, name, fail)
 
 
 # --- read_idx --------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("gz", [True, False])
 @pytest.mark.parametrize("shape", [(5,), (3, 28, 28), (2, 4, 6)])
@@ -145,6 +153,7 @@ def test_read_idx_truncated_gzip_stream(tmp_path):
 
 # --- load_arrays from a data_dir -------------------------------------------------------------
 
+
 @pytest.mark.parametrize("gz", [True, False])
 @pytest.mark.parametrize("split", ["train", "test"])
 def test_load_arrays_from_data_dir(tmp_path, gz, split):
@@ -164,22 +173,32 @@ def test_load_arrays_data_dir_accepts_str_and_prefers_gz(tmp_path):
     np.testing.assert_array_equal(out, images)
 
 
-@pytest.mark.parametrize("load", [
-    lambda d: data.load_arrays("fashion_mnist", "train", data_dir=d),
-    lambda d: zoo_data.load_splits("fashion_mnist", 32, data_dir=d),
-], ids=["load_arrays", "load_splits"])  # make_dataset: in the catalogue
+@pytest.mark.parametrize(
+    "load",
+    [
+        lambda d: data.load_arrays("fashion_mnist", "train", data_dir=d),
+        lambda d: zoo_data.load_splits("fashion_mnist", 32, data_dir=d),
+    ],
+    ids=["load_arrays", "load_splits"],
+)  # make_dataset: in the catalogue
 def test_data_dir_that_is_a_file_names_its_directory(tmp_path, load):
     write_split(tmp_path, "train")
     gz_file = tmp_path / "train-images-idx3-ubyte.gz"
-    with pytest.raises(NotADirectoryError, match=rf"`data_dir` must be a directory holding the "
-                       rf"IDX files .*got the file {gz_file}\. Pass the directory it is in: "
-                       rf"data_dir='{tmp_path}'"):
+    with pytest.raises(
+        NotADirectoryError,
+        match=rf"`data_dir` must be a directory holding the "
+        rf"IDX files .*got the file {gz_file}\. Pass the directory it is in: "
+        rf"data_dir='{tmp_path}'",
+    ):
         load(gz_file)
 
 
 def test_data_dir_that_does_not_exist(tmp_path):
-    with pytest.raises(FileNotFoundError, match=r"make_dataset: `data_dir` must be a directory "
-                       r".* but .*absent does not exist"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"make_dataset: `data_dir` must be a directory "
+        r".* but .*absent does not exist",
+    ):
         data.make_dataset("mnist", "train", 32, data_dir=tmp_path / "absent")
 
 
@@ -194,8 +213,11 @@ def test_load_arrays_swapped_files_wrong_magic(tmp_path):
     images, labels = synthetic()
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", labels)  # labels where images belong
     write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", images)
-    with pytest.raises(ValueError, match=r"t10k-images-idx3-ubyte\.gz: wrong IDX magic number "
-                                         r"0x00000801 \(2049\), expected 0x00000803 \(2051\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"t10k-images-idx3-ubyte\.gz: wrong IDX magic number "
+        r"0x00000801 \(2049\), expected 0x00000803 \(2051\)",
+    ):
         data.load_arrays("mnist", "test", data_dir=tmp_path)
 
 
@@ -203,8 +225,11 @@ def test_load_arrays_count_mismatch_names_both_files(tmp_path):
     images, labels = synthetic()
     write_idx(tmp_path / "train-images-idx3-ubyte.gz", images)
     write_idx(tmp_path / "train-labels-idx1-ubyte.gz", labels[:-1])
-    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz has 10 images but .*"
-                                         r"train-labels-idx1-ubyte\.gz has 9 labels"):
+    with pytest.raises(
+        ValueError,
+        match=r"train-images-idx3-ubyte\.gz has 10 images but .*"
+        r"train-labels-idx1-ubyte\.gz has 9 labels",
+    ):
         data.load_arrays("mnist", "train", data_dir=tmp_path)
 
 
@@ -219,12 +244,15 @@ def test_load_arrays_rejects_wrong_image_size_and_labels(tmp_path):
         data.load_arrays("mnist", "train", data_dir=tmp_path)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(name="cifar10"), r"load_arrays: `name` must be one of 'mnist', 'fashion_mnist'"),
-    (dict(name="fashion-mnist"), r"`name` must be one of .*'fashion-mnist'"),
-    (dict(split="validation"), r"`split` must be one of 'train', 'test', got 'validation'"),
-    (dict(source="keras"), r"`source` must be one of 'auto', 'tfds', 'local', got 'keras'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(name="cifar10"), r"load_arrays: `name` must be one of 'mnist', 'fashion_mnist'"),
+        (dict(name="fashion-mnist"), r"`name` must be one of .*'fashion-mnist'"),
+        (dict(split="validation"), r"`split` must be one of 'train', 'test', got 'validation'"),
+        (dict(source="keras"), r"`source` must be one of 'auto', 'tfds', 'local', got 'keras'"),
+    ],
+)
 def test_load_arrays_validates_choices(tmp_path, kwargs, match):
     args = dict(name="mnist", split="train", data_dir=tmp_path) | kwargs
     with pytest.raises(ValueError, match=match):
@@ -237,6 +265,7 @@ def test_load_arrays_data_dir_with_tfds_source_is_an_error(tmp_path):
 
 
 # --- make_dataset ----------------------------------------------------------------------------
+
 
 def collect(ds):
     batches = [(x.numpy(), y.numpy()) for x, y in ds]
@@ -257,8 +286,16 @@ def test_make_dataset_shapes_dtypes_scaling(tmp_path):
 
 def test_make_dataset_channels_limit_drop_remainder(tmp_path):
     write_split(tmp_path, "train")
-    ds = data.make_dataset("fashion_mnist", "train", batch_size=3, limit=7, channels=True,
-                           drop_remainder=True, data_dir=tmp_path, seed=0)
+    ds = data.make_dataset(
+        "fashion_mnist",
+        "train",
+        batch_size=3,
+        limit=7,
+        channels=True,
+        drop_remainder=True,
+        data_dir=tmp_path,
+        seed=0,
+    )
     assert ds.element_spec[0].shape.as_list() == [3, 28, 28, 1]
     batches, x, y = collect(ds)
     assert len(batches) == 2 and x.shape == (6, 28, 28, 1)
@@ -269,8 +306,9 @@ def test_make_dataset_seeded_shuffle_is_reproducible(tmp_path):
     _, labels = write_split(tmp_path, "train", n=50)
 
     def order(seed, shuffle=None):
-        ds = data.make_dataset("mnist", "train", batch_size=16, seed=seed, shuffle=shuffle,
-                               data_dir=tmp_path)
+        ds = data.make_dataset(
+            "mnist", "train", batch_size=16, seed=seed, shuffle=shuffle, data_dir=tmp_path
+        )
         return collect(ds)[2]
 
     first = order(7)
@@ -281,14 +319,17 @@ def test_make_dataset_seeded_shuffle_is_reproducible(tmp_path):
     np.testing.assert_array_equal(order(7, shuffle=False), labels)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(batch_size=2.0), TypeError, r"`batch_size` must be an integer >= 1, got 2.0"),
-    (dict(batch_size=True), TypeError, r"`batch_size`"),
-    (dict(limit=0), ValueError, r"`limit` must be an integer >= 1, got 0"),
-    (dict(shuffle="yes"), TypeError, r"`shuffle` must be True or False"),
-    (dict(channels=1), TypeError, r"`channels` must be True or False"),
-    (dict(source="web"), ValueError, r"`source` must be one of 'auto', 'tfds', 'local'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(batch_size=2.0), TypeError, r"`batch_size` must be an integer >= 1, got 2.0"),
+        (dict(batch_size=True), TypeError, r"`batch_size`"),
+        (dict(limit=0), ValueError, r"`limit` must be an integer >= 1, got 0"),
+        (dict(shuffle="yes"), TypeError, r"`shuffle` must be True or False"),
+        (dict(channels=1), TypeError, r"`channels` must be True or False"),
+        (dict(source="web"), ValueError, r"`source` must be one of 'auto', 'tfds', 'local'"),
+    ],
+)
 def test_make_dataset_validates_arguments(tmp_path, kwargs, error, match):
     write_split(tmp_path, "train")
     args = dict(name="mnist", split="train", batch_size=4, data_dir=tmp_path) | kwargs
@@ -298,9 +339,11 @@ def test_make_dataset_validates_arguments(tmp_path, kwargs, error, match):
 
 # --- source order ----------------------------------------------------------------------------
 
+
 def test_auto_data_dir_comes_first(tmp_path, monkeypatch):
-    forbid(monkeypatch, "_tfds_is_prepared", "_load_tfds", "_known_local_sources",
-           "_network_available")
+    forbid(
+        monkeypatch, "_tfds_is_prepared", "_load_tfds", "_known_local_sources", "_network_available"
+    )
     images, _ = write_split(tmp_path, "test")
     np.testing.assert_array_equal(data.load_arrays("mnist", "test", data_dir=tmp_path)[0], images)
 
@@ -323,8 +366,13 @@ def test_auto_uses_local_copies_before_downloading(offline, monkeypatch):
 
 def test_keras_mnist_npz_cache_is_a_local_source(offline):
     images, labels = synthetic()
-    np.savez(offline / "nowhere.npz", x_train=images, y_train=labels,
-             x_test=images[:3], y_test=labels[:3])
+    np.savez(
+        offline / "nowhere.npz",
+        x_train=images,
+        y_train=labels,
+        x_test=images[:3],
+        y_test=labels[:3],
+    )
     out_images, out_labels = data.load_arrays("mnist", "test", source="local")
     np.testing.assert_array_equal(out_images, images[:3])
     assert out_labels.dtype == np.int64
@@ -352,9 +400,11 @@ def test_offline_with_nothing_local_fails_fast_and_clearly(offline, monkeypatch)
 
 
 def test_local_source_error_suggests_the_debian_package(offline):
-    with pytest.raises(data.DataUnavailableError,
-                       match=r"(?s)does not download.*nowhere.*apt-get install "
-                             r"dataset-fashion-mnist.*data_dir="):
+    with pytest.raises(
+        data.DataUnavailableError,
+        match=r"(?s)does not download.*nowhere.*apt-get install "
+        r"dataset-fashion-mnist.*data_dir=",
+    ):
         data.load_arrays("fashion_mnist", "test", source="local")
 
 
@@ -364,6 +414,7 @@ def test_network_probe_is_bounded(monkeypatch):
         monkeypatch.delenv(var, raising=False)
     start = time.monotonic()
     assert data._network_available(("127.0.0.1", 1), timeout=0.5) is False  # refused
+
     def hang(*args, **kwargs):  # past the deadline, then fails as a real connect would
         time.sleep(5)
         raise OSError("timed out")
@@ -392,9 +443,11 @@ def test_tfds_path_with_mocked_tfds(offline, monkeypatch):
 
 # --- Debian's Fashion-MNIST ------------------------------------------------------------------
 
-@pytest.mark.skipif(not data.DEBIAN_FASHION_MNIST_DIR.is_dir(),
-                    reason=f"{data.DEBIAN_FASHION_MNIST_DIR} is absent "
-                           "(apt-get install dataset-fashion-mnist)")
+
+@pytest.mark.skipif(
+    not data.DEBIAN_FASHION_MNIST_DIR.is_dir(),
+    reason=f"{data.DEBIAN_FASHION_MNIST_DIR} is absent (apt-get install dataset-fashion-mnist)",
+)
 @pytest.mark.parametrize("split, count", [("train", 60000), ("test", 10000)])
 def test_debian_fashion_mnist(split, count):
     images, labels = data.load_arrays("fashion_mnist", split, source="local")

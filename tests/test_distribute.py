@@ -28,13 +28,13 @@ import time
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (first: selects legacy Keras before TensorFlow)
+from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
+from adaste_tf.quantizers import AdaSTE, adaste_sign
+
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
-from adaste_tf.quantizers import AdaSTE, adaste_sign
 
 VARIANTS = ("paper", "official")
 N, FEATURES, CLASSES = 128, 20, 4
@@ -46,13 +46,20 @@ SUBPROCESS_TIMEOUT_S = 300
 
 # --- what the subprocesses run ---------------------------------------------------------------
 
+
 def _data(n: int = N):
     rng = np.random.default_rng(0)
     return rng.normal(size=(n, FEATURES)).astype(np.float32), rng.integers(0, CLASSES, n)
 
 
-def _model(kind: str = "paper", sync: bool = True, width: int = 32, depth: int = 1,
-           features: int = FEATURES, jit: bool = False) -> tf.keras.Model:
+def _model(
+    kind: str = "paper",
+    sync: bool = True,
+    width: int = 32,
+    depth: int = 1,
+    features: int = FEATURES,
+    jit: bool = False,
+) -> tf.keras.Model:
     """A small MLP, no BatchNorm (per-replica batch statistics would differ by design).
 
     `kind`: an AdaSTE variant, "ste_sign" (linear backward, the baseline), "inputs" (AdaSTE on
@@ -67,18 +74,22 @@ def _model(kind: str = "paper", sync: bool = True, width: int = 32, depth: int =
             return lq.layers.QuantDense(units, kernel_quantizer="ste_sign", use_bias=False)
         variant = "paper" if kind == "inputs" else kind
         return lq.layers.QuantDense(
-            units, use_bias=False,
+            units,
+            use_bias=False,
             kernel_quantizer=AdaSTE(variant=variant, sync_replicas=sync),
-            input_quantizer="adaste" if quantize_inputs else None)
+            input_quantizer="adaste" if quantize_inputs else None,
+        )
 
     layers = [tf.keras.layers.InputLayer((features,))]
     for _ in range(depth):
         layers += [layer(width), tf.keras.layers.Activation("relu")]
     layers.append(layer(CLASSES, quantize_inputs=kind == "inputs"))
     model = tf.keras.Sequential(layers)
-    model.compile(tf.keras.optimizers.SGD(0.05, momentum=0.9),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=jit)
+    model.compile(
+        tf.keras.optimizers.SGD(0.05, momentum=0.9),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit,
+    )
     return model
 
 
@@ -91,8 +102,12 @@ class _Probe(tf.keras.callbacks.Callback):
         self.betas, self.step_times, self._start = [], [], 0.0
 
     def on_epoch_end(self, epoch, logs=None):
-        self.betas.append([[float(v) for v in self.strategy.experimental_local_results(
-            q.beta_variable)] for q in find_adaste_quantizers(self.model)])
+        self.betas.append(
+            [
+                [float(v) for v in self.strategy.experimental_local_results(q.beta_variable)]
+                for q in find_adaste_quantizers(self.model)
+            ]
+        )
 
     def on_train_batch_begin(self, batch, logs=None):
         self._start = time.perf_counter()
@@ -114,15 +129,15 @@ def _train(strategy, kind="paper", sync=True, x=None, y=None, epochs=EPOCHS, **m
         callbacks.insert(0, RelaxationScheduler())
     # shuffle=False: the same global batches in the same order; Keras splits each global batch
     # over the replicas.
-    model.fit(x, y, batch_size=GLOBAL_BATCH, epochs=epochs, shuffle=False, verbose=0,
-              callbacks=callbacks)
+    model.fit(
+        x, y, batch_size=GLOBAL_BATCH, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks
+    )
     return [w.numpy() for w in model.trainable_weights], np.array(probe.betas), probe.step_times
 
 
 def _two_logical_cpus() -> None:
     cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 
 def _store(arrays: dict, prefix: str, weights, betas=None) -> None:
@@ -148,8 +163,11 @@ def mirrored_main(out: str) -> None:
     for kind in (*VARIANTS, "ste_sign"):
         _store(arrays, f"reference/{kind}", *_train(None, kind)[:2])
         for sync in (True, False) if kind != "ste_sign" else (True,):
-            _store(arrays, f"mirrored/{kind}/{'sync' if sync else 'nosync'}",
-                   *_train(strategy, kind, sync)[:2])
+            _store(
+                arrays,
+                f"mirrored/{kind}/{'sync' if sync else 'nosync'}",
+                *_train(strategy, kind, sync)[:2],
+            )
     # AdaSTE on activations too (input_quantizer, default sync_replicas=True); then with a last
     # batch split unevenly over the replicas, where an all-reduce of dy would fail.
     _store(arrays, "reference/inputs", _train(None, "inputs")[0])
@@ -173,17 +191,19 @@ def mirrored_main(out: str) -> None:
 
 def worker_main(index: int, ports: list[str], out: str) -> None:
     # Read when the strategy is created; it must be created before any op runs.
-    os.environ["TF_CONFIG"] = json.dumps({
-        "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
-        "task": {"type": "worker", "index": index}})
+    os.environ["TF_CONFIG"] = json.dumps(
+        {
+            "cluster": {"worker": [f"127.0.0.1:{port}" for port in ports]},
+            "task": {"type": "worker", "index": index},
+        }
+    )
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     assert strategy.num_replicas_in_sync == 2, strategy.num_replicas_in_sync
     x, y = _data()
     # The usual multi-worker input: the global batch, sharded by tf.data over the workers
     # (DATA: each worker takes its share of every global batch, in order).
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = (
-        tf.data.experimental.AutoShardPolicy.DATA)
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     arrays: dict[str, np.ndarray] = {}
     for kind in VARIANTS:
         for sync in (True, False):
@@ -191,10 +211,18 @@ def worker_main(index: int, ports: list[str], out: str) -> None:
                 model = _model(kind, sync)
             dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH)
             probe = _Probe(strategy)
-            model.fit(dataset.with_options(options), epochs=EPOCHS, verbose=0,
-                      callbacks=[RelaxationScheduler(), probe])
-            _store(arrays, f"worker/{kind}/{'sync' if sync else 'nosync'}",
-                   [w.numpy() for w in model.trainable_weights], np.array(probe.betas))
+            model.fit(
+                dataset.with_options(options),
+                epochs=EPOCHS,
+                verbose=0,
+                callbacks=[RelaxationScheduler(), probe],
+            )
+            _store(
+                arrays,
+                f"worker/{kind}/{'sync' if sync else 'nosync'}",
+                [w.numpy() for w in model.trainable_weights],
+                np.array(probe.betas),
+            )
     np.savez(out, **arrays)
 
 
@@ -219,8 +247,10 @@ def _timed(fn, repeats: int) -> tuple[float, float]:
     wall, cpu = time.perf_counter(), time.process_time()
     for _ in range(repeats):
         fn()
-    return (1e3 * (time.perf_counter() - wall) / repeats,
-            1e3 * (time.process_time() - cpu) / repeats)
+    return (
+        1e3 * (time.perf_counter() - wall) / repeats,
+        1e3 * (time.process_time() - cpu) / repeats,
+    )
 
 
 def bench_main(steps: int, rounds: int = 5) -> None:
@@ -252,6 +282,7 @@ def bench_main(steps: int, rounds: int = 5) -> None:
 
         def fit(model=model):
             model.fit(x, y, batch_size=batch, epochs=1, shuffle=False, verbose=0)
+
         calls[name] = (fit, steps)
     for sync in (True, False):
         step = _backward_step(strategy, sync)
@@ -263,16 +294,21 @@ def bench_main(steps: int, rounds: int = 5) -> None:
             wall, cpu = _timed(fn, 1 if name.startswith("fit") else count)
             scale = count if name.startswith("fit") else 1  # one fit call runs `steps` steps
             results[name].append((wall / scale, cpu / scale))
-    print(f"2 logical CPUs; fit: MLP {features}-1024-1024-{CLASSES}, global batch {batch}, "
-          f"{steps} steps per round; {rounds} rounds. ms per step: best wall / median wall / "
-          f"median CPU")
+    print(
+        f"2 logical CPUs; fit: MLP {features}-1024-1024-{CLASSES}, global batch {batch}, "
+        f"{steps} steps per round; {rounds} rounds. ms per step: best wall / median wall / "
+        f"median CPU"
+    )
     for name, values in results.items():
         walls, cpus = [v[0] for v in values], [v[1] for v in values]
-        print(f"  {name:58s} {min(walls):7.2f} / {statistics.median(walls):7.2f} / "
-              f"{statistics.median(cpus):7.2f}")
+        print(
+            f"  {name:58s} {min(walls):7.2f} / {statistics.median(walls):7.2f} / "
+            f"{statistics.median(cpus):7.2f}"
+        )
 
 
 # --- the tests -------------------------------------------------------------------------------
+
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
@@ -296,15 +332,21 @@ def max_diff(a, b) -> float:
 def _expected_betas(epochs: int = EPOCHS) -> np.ndarray:
     """The default schedule (the official 500-epoch path in `epochs` epochs, from beta0 = 0.01),
     as the float32 variable holds."""
-    return np.array([np.float32(min(0.01 * 1.05 ** (500 / epochs * e + 1), 100.0))
-                     for e in range(epochs)])
+    return np.array(
+        [np.float32(min(0.01 * 1.05 ** (500 / epochs * e + 1), 100.0)) for e in range(epochs)]
+    )
 
 
 @pytest.fixture(scope="module")
 def mirrored(tmp_path_factory):
     out = tmp_path_factory.mktemp("mirrored") / "runs.npz"
-    done = subprocess.run([sys.executable, __file__, "mirrored", str(out)], env=_env(),
-                          capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT_S)
+    done = subprocess.run(
+        [sys.executable, __file__, "mirrored", str(out)],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+    )
     assert done.returncode == 0, done.stderr[-5000:]
     return _load(out), json.loads(out.with_suffix(".json").read_text())
 
@@ -325,9 +367,16 @@ def multi_worker(tmp_path_factory):
     directory = tmp_path_factory.mktemp("multi_worker")
     ports = ",".join(map(str, _free_ports(2)))
     outs = [directory / f"worker{i}.npz" for i in range(2)]
-    procs = [subprocess.Popen([sys.executable, __file__, "worker", str(i), ports, str(out)],
-                              env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True) for i, out in enumerate(outs)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "worker", str(i), ports, str(out)],
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i, out in enumerate(outs)
+    ]
     logs = []
     try:
         deadline = time.monotonic() + SUBPROCESS_TIMEOUT_S
@@ -351,7 +400,8 @@ def test_mirrored_beta_is_the_same_on_every_replica(mirrored, variant):
         betas = arrays[f"mirrored/{variant}/{sync}/betas"]  # [epoch, quantizer, replica]
         assert betas.shape == (EPOCHS, 2, 2)
         np.testing.assert_array_equal(
-            betas, np.broadcast_to(_expected_betas()[:, None, None], betas.shape))
+            betas, np.broadcast_to(_expected_betas()[:, None, None], betas.shape)
+        )
 
 
 @pytest.mark.slow
@@ -361,8 +411,10 @@ def test_mirrored_matches_one_device(mirrored, variant):
     reference = _weights(arrays, f"reference/{variant}")
     synced = max_diff(_weights(arrays, f"mirrored/{variant}/sync"), reference)
     unsynced = max_diff(_weights(arrays, f"mirrored/{variant}/nosync"), reference)
-    print(f"{variant}: max |mirrored - one device| = {synced:.3g} with sync_replicas, "
-          f"{unsynced:.3g} without")
+    print(
+        f"{variant}: max |mirrored - one device| = {synced:.3g} with sync_replicas, "
+        f"{unsynced:.3g} without"
+    )
     assert synced < TOLERANCE
     # What the all-reduce buys: scaling each replica's share gives another result.
     assert unsynced > 100 * TOLERANCE
@@ -372,8 +424,9 @@ def test_mirrored_matches_one_device(mirrored, variant):
 def test_mirrored_ste_sign_baseline(mirrored):
     """A linear backward needs no sync: the baseline the AdaSTE tolerance is measured against."""
     arrays, _ = mirrored
-    diff = max_diff(_weights(arrays, "mirrored/ste_sign/sync"),
-                    _weights(arrays, "reference/ste_sign"))
+    diff = max_diff(
+        _weights(arrays, "mirrored/ste_sign/sync"), _weights(arrays, "reference/ste_sign")
+    )
     print(f"ste_sign: max |mirrored - one device| = {diff:.3g}")
     assert diff < TOLERANCE
 
@@ -404,8 +457,9 @@ def test_mirrored_jit_compile_fails_like_plain_keras_or_matches(mirrored):
         assert "dense-jit" in notes, "jit fails with AdaSTE but works with plain Dense layers"
         assert "different_device" in notes["paper-jit"], notes["paper-jit"]
     else:
-        diff = max_diff(_weights(arrays, "mirrored/paper-jit"),
-                        _weights(arrays, "reference/paper-jit"))
+        diff = max_diff(
+            _weights(arrays, "mirrored/paper-jit"), _weights(arrays, "reference/paper-jit")
+        )
         assert diff < TOLERANCE
 
 
@@ -422,10 +476,13 @@ def test_multi_worker_matches_one_device(mirrored, multi_worker, variant):
         assert max_diff(_weights(first, prefix), _weights(second, prefix)) == 0.0
         for worker in multi_worker:
             np.testing.assert_array_equal(
-                worker[f"{prefix}/betas"][:, :, 0], np.repeat(_expected_betas()[:, None], 2, 1))
+                worker[f"{prefix}/betas"][:, :, 0], np.repeat(_expected_betas()[:, None], 2, 1)
+            )
         diffs[sync] = max_diff(_weights(first, prefix), reference)
-    print(f"{variant}: max |multi-worker - one device| = {diffs['sync']:.3g} with "
-          f"sync_replicas, {diffs['nosync']:.3g} without")
+    print(
+        f"{variant}: max |multi-worker - one device| = {diffs['sync']:.3g} with "
+        f"sync_replicas, {diffs['nosync']:.3g} without"
+    )
     assert diffs["sync"] < TOLERANCE
     assert diffs["nosync"] > 100 * TOLERANCE
 
@@ -434,15 +491,28 @@ def test_multi_worker_matches_one_device(mirrored, multi_worker, variant):
 def test_example_trains_on_two_logical_cpus():
     example = Path(__file__).resolve().parents[1] / "examples" / "train_distributed.py"
     done = subprocess.run(
-        [sys.executable, str(example), "--logical-cpus", "2", "--limit", "1024", "--epochs", "2",
-         "--hidden", "64"], env=_env(), capture_output=True, text=True,
-        timeout=SUBPROCESS_TIMEOUT_S)
+        [
+            sys.executable,
+            str(example),
+            "--logical-cpus",
+            "2",
+            "--limit",
+            "1024",
+            "--epochs",
+            "2",
+            "--hidden",
+            "64",
+        ],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+    )
     if "DataUnavailableError" in done.stderr:
         pytest.skip("no local Fashion-MNIST and no network")
     assert done.returncode == 0, done.stderr[-5000:]
     assert "2 replica(s)" in done.stdout
-    betas = [line.split(": ")[1] for line in done.stdout.splitlines()
-             if "on each replica" in line]
+    betas = [line.split(": ")[1] for line in done.stdout.splitlines() if "on each replica" in line]
     assert betas and all(len(set(b.split(", "))) == 1 for b in betas), betas  # same on both
     assert "test accuracy" in done.stdout
 
@@ -454,7 +524,6 @@ if __name__ == "__main__":
     elif command == "worker":
         worker_main(int(sys.argv[2]), sys.argv[3].split(","), sys.argv[4])
     elif command == "bench":
-        bench_main(int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv
-                   else 30)
+        bench_main(int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 30)
     else:
         raise SystemExit(f"unknown command {command!r}: use mirrored, worker or bench")

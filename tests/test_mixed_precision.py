@@ -7,19 +7,20 @@ backward computes its scale in float32 (`adaste_tf.ops`), and beta, a variable c
 right regime. Under `mixed_float16` Keras wraps the optimizer in a `LossScaleOptimizer`.
 """
 
+from adaste_tf import quantizers
+from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
+from adaste_tf.quantizers import AdaSTE
+
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import oracle
-from adaste_tf import quantizers
-from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
-from adaste_tf.quantizers import AdaSTE
 
 POLICIES = ("mixed_float16", "mixed_bfloat16")
 LOW = {"mixed_float16": tf.float16, "mixed_bfloat16": tf.bfloat16}
-EPS = {"mixed_float16": 2.0 ** -10, "mixed_bfloat16": 2.0 ** -7}  # spacing of values in [1, 2)
+EPS = {"mixed_float16": 2.0**-10, "mixed_bfloat16": 2.0**-7}  # spacing of values in [1, 2)
 
 
 @pytest.fixture(params=POLICIES)
@@ -36,15 +37,17 @@ def _low(values, dtype) -> np.ndarray:
 
 
 def _mlp():
-    return tf.keras.Sequential([
-        tf.keras.layers.InputLayer((12,)),
-        lq.layers.QuantDense(32, kernel_quantizer=AdaSTE(), use_bias=False),
-        tf.keras.layers.BatchNormalization(),
-        tf.keras.layers.Activation("relu"),
-        lq.layers.QuantDense(3, kernel_quantizer=AdaSTE()),
-        # The logits in float32, as Keras recommends for a numerically stable softmax.
-        tf.keras.layers.Activation("linear", dtype="float32"),
-    ])
+    return tf.keras.Sequential(
+        [
+            tf.keras.layers.InputLayer((12,)),
+            lq.layers.QuantDense(32, kernel_quantizer=AdaSTE(), use_bias=False),
+            tf.keras.layers.BatchNormalization(),
+            tf.keras.layers.Activation("relu"),
+            lq.layers.QuantDense(3, kernel_quantizer=AdaSTE()),
+            # The logits in float32, as Keras recommends for a numerically stable softmax.
+            tf.keras.layers.Activation("linear", dtype="float32"),
+        ]
+    )
 
 
 def _data(n=128, seed=0):
@@ -57,13 +60,14 @@ def _data(n=128, seed=0):
 def test_fit_keeps_float32_latent_weights_and_beta(policy):
     x, y = _data()
     model = _mlp()
-    model.compile(tf.keras.optimizers.Adam(0.01),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        tf.keras.optimizers.Adam(0.01),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     if policy == "mixed_float16":  # Keras adds loss scaling when compiling under this policy
         assert isinstance(model.optimizer, tf.keras.mixed_precision.LossScaleOptimizer)
-    history = model.fit(x, y, batch_size=32, epochs=4, verbose=0,
-                        callbacks=[RelaxationScheduler()])
+    history = model.fit(x, y, batch_size=32, epochs=4, verbose=0, callbacks=[RelaxationScheduler()])
     assert model.layers[0].compute_dtype == LOW[policy].name
     assert model.layers[0].output.dtype == LOW[policy]
     assert {w.dtype for w in model.trainable_weights} == {tf.float32}
@@ -73,9 +77,11 @@ def test_fit_keeps_float32_latent_weights_and_beta(policy):
         assert q.beta_variable.dtype == tf.float32
         # autocast=False: not wrapped, so never read as float16 (no public class to check for)
         assert "AutoCast" not in type(q.beta_variable).__name__
-    np.testing.assert_allclose(history.history["beta"],
-                               [min(0.01 * 1.05 ** (125 * e + 1), 100.0) for e in range(4)],
-                               rtol=1e-6)  # the default: the official path within the 4 epochs
+    np.testing.assert_allclose(
+        history.history["beta"],
+        [min(0.01 * 1.05 ** (125 * e + 1), 100.0) for e in range(4)],
+        rtol=1e-6,
+    )  # the default: the official path within the 4 epochs
     losses = history.history["loss"]
     assert np.isfinite(losses).all() and losses[-1] < losses[0], losses
 
@@ -105,7 +111,7 @@ def _boundary_case(low_dtype, alpha=0.01):
     k32 = np.float32(1) - a * betas
     k_low = np.float32(1) - a * rounded
     theta = _low(k_low, low_dtype)  # the nearest representable value
-    theta = np.where(theta < k_low, _low(k_low + np.abs(k_low) * 2.0 ** -6, low_dtype), theta)
+    theta = np.where(theta < k_low, _low(k_low + np.abs(k_low) * 2.0**-6, low_dtype), theta)
     ok = (k_low <= theta) & (theta < k32)
     index = int(np.flatnonzero(ok)[0])
     return float(betas[index]), float(theta[index])
@@ -127,8 +133,9 @@ def test_beta_between_low_precision_values_selects_the_float32_regime(policy):
 def test_kernel_gradient_matches_the_oracle_at_low_precision(policy, variant, rng):
     x = rng.normal(size=(16, 8)).astype(np.float32)
     r = rng.normal(size=(16, 5)).astype(np.float32)
-    layer = lq.layers.QuantDense(5, kernel_quantizer=AdaSTE(variant=variant, beta=0.2),
-                                 use_bias=False)
+    layer = lq.layers.QuantDense(
+        5, kernel_quantizer=AdaSTE(variant=variant, beta=0.2), use_bias=False
+    )
     layer.build(x.shape)
     theta = rng.uniform(-1.2, 1.2, size=(8, 5)).astype(np.float32)
     layer.kernel.assign(theta)
@@ -161,14 +168,16 @@ def test_loss_scaling_recovers_from_overflow_with_adaste():
         model = _mlp()
         start = [w.numpy() for w in model.trainable_weights]
         optimizer = tf.keras.mixed_precision.LossScaleOptimizer(
-            tf.keras.optimizers.Adam(0.01), initial_scale=2.0 ** 40)
+            tf.keras.optimizers.Adam(0.01), initial_scale=2.0**40
+        )
         model.compile(optimizer, tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-        history = model.fit(x, y, batch_size=16, epochs=5, verbose=0,
-                            callbacks=[RelaxationScheduler()])
+        history = model.fit(
+            x, y, batch_size=16, epochs=5, verbose=0, callbacks=[RelaxationScheduler()]
+        )
     finally:
         tf.keras.mixed_precision.set_global_policy("float32")
     scale = float(optimizer.loss_scale.numpy())
-    assert scale < 2.0 ** 20, scale  # lowered from 2**40 by the skipped steps
+    assert scale < 2.0**20, scale  # lowered from 2**40 by the skipped steps
     assert np.isfinite(history.history["loss"][-1])
     end = [w.numpy() for w in model.trainable_weights]
     assert all(np.isfinite(w).all() for w in end)

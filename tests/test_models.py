@@ -3,16 +3,16 @@
 import logging
 import re
 
+import adaste_tf
+from adaste_tf.callbacks import find_adaste_quantizers
+from adaste_tf.initializers import RandomSign
+from adaste_tf.quantizers import AdaSTE
+from adaste_tf.zoo import models
+
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import adaste_tf
-from adaste_tf.zoo import models
-from adaste_tf.callbacks import find_adaste_quantizers
-from adaste_tf.initializers import RandomSign
-from adaste_tf.quantizers import AdaSTE
 
 # Small versions of each network, cheap to build and to run: (builder, kwargs, input shape).
 TINY = {
@@ -94,8 +94,13 @@ def test_width_scales_every_layer():
 @pytest.mark.parametrize("binarize_first_last", [True, False])
 @pytest.mark.parametrize("network", sorted(TINY))
 def test_binarize_first_last_switches_the_first_and_last_layer(network, binarize_first_last):
-    model = _tiny(network, binarize_first_last=binarize_first_last,
-                  input_quantizer="ste_sign", activation=None, kernel_constraint="weight_clip")
+    model = _tiny(
+        network,
+        binarize_first_last=binarize_first_last,
+        input_quantizer="ste_sign",
+        activation=None,
+        kernel_constraint="weight_clip",
+    )
     first, last = (model.get_layer(name) for name in FIRST_LAST[network])
     layers = _quantized_layers(model)
     assert layers[0] is first and layers[-1] is last
@@ -122,8 +127,9 @@ def test_summary_reports_binary_kernels_as_one_bit():
         row = re.search(rf"^\|\s*{name}\s+\S+\s+\([^)]*\)\s+(\d+)\s+(\d+)", table, re.M)
         return int(row.group(1)), int(row.group(2))
 
-    conv1, conv2, fc16 = (_count(model.get_layer(n).trainable_weights)
-                          for n in ("conv1", "conv2", "fc16"))
+    conv1, conv2, fc16 = (
+        _count(model.get_layer(n).trainable_weights) for n in ("conv1", "conv2", "fc16")
+    )
     assert bits("conv1") == (0, conv1)
     assert bits("conv2") == (conv2, 0)
     assert bits("fc16") == (0, fc16)
@@ -162,8 +168,9 @@ def test_forward_and_one_jit_train_step(network):
     assert all(g is not None for g in grads)
     changed = [not np.array_equal(b, w.numpy()) for b, w in zip(before, model.trainable_weights)]
     assert all(changed)
-    assert any(not np.array_equal(b, w.numpy())
-               for b, w in zip(moving_before, model.non_trainable_weights))
+    assert any(
+        not np.array_equal(b, w.numpy()) for b, w in zip(moving_before, model.non_trainable_weights)
+    )
 
 
 def test_outputs_are_logits_unless_an_output_activation_is_given():
@@ -231,41 +238,64 @@ def _starved_warnings(caplog, make) -> list[str]:
     return [r.getMessage() for r in caplog.records if STARVED in r.getMessage()]
 
 
-@pytest.mark.parametrize("quantizer", ["adaste", "AdaSTE", lambda: AdaSTE(beta=0.1)],
-                         ids=["name", "alias", "instance"])
+@pytest.mark.parametrize(
+    "quantizer", ["adaste", "AdaSTE", lambda: AdaSTE(beta=0.1)], ids=["name", "alias", "instance"]
+)
 def test_plain_larq_layers_with_adaste_do_not_warn(caplog, quantizer):
     # Outside adaste_tf.zoo.models too: `import adaste_tf` is enough.
     get = quantizer if callable(quantizer) else lambda: quantizer
-    assert _starved_warnings(caplog, lambda: (
-        lq.layers.QuantDense(4, kernel_quantizer=get()),
-        lq.layers.QuantConv2D(4, 3, kernel_quantizer=get()),
-        lq.layers.QuantDepthwiseConv2D(3, depthwise_quantizer=get()),
-    )) == []
+    assert (
+        _starved_warnings(
+            caplog,
+            lambda: (
+                lq.layers.QuantDense(4, kernel_quantizer=get()),
+                lq.layers.QuantConv2D(4, 3, kernel_quantizer=get()),
+                lq.layers.QuantDepthwiseConv2D(3, depthwise_quantizer=get()),
+            ),
+        )
+        == []
+    )
 
 
 def test_larqs_own_quantizers_still_warn(caplog):
-    assert len(_starved_warnings(caplog, lambda: (
-        lq.layers.QuantDense(4, kernel_quantizer="ste_sign"),
-        lq.layers.QuantConv2D(4, 3, kernel_quantizer="approx_sign"),
-    ))) == 2
+    assert (
+        len(
+            _starved_warnings(
+                caplog,
+                lambda: (
+                    lq.layers.QuantDense(4, kernel_quantizer="ste_sign"),
+                    lq.layers.QuantConv2D(4, 3, kernel_quantizer="approx_sign"),
+                ),
+            )
+        )
+        == 2
+    )
 
 
 def test_only_the_adaste_kernel_of_a_layer_is_silenced(caplog):
-    messages = _starved_warnings(caplog, lambda: lq.layers.QuantSeparableConv2D(
-        4, 3, depthwise_quantizer="adaste", pointwise_quantizer="ste_sign"))
+    messages = _starved_warnings(
+        caplog,
+        lambda: lq.layers.QuantSeparableConv2D(
+            4, 3, depthwise_quantizer="adaste", pointwise_quantizer="ste_sign"
+        ),
+    )
     assert len(messages) == 1 and "`pointwise_constraint`" in messages[0]
 
 
 def test_load_model_with_adaste_does_not_warn(caplog, tmp_path):
-    model = tf.keras.Sequential([
-        tf.keras.layers.InputLayer((4,)),
-        lq.layers.QuantDense(4, kernel_quantizer="adaste", name="ada"),
-        lq.layers.QuantDense(2, kernel_quantizer="ste_sign", name="ste"),
-    ])
+    model = tf.keras.Sequential(
+        [
+            tf.keras.layers.InputLayer((4,)),
+            lq.layers.QuantDense(4, kernel_quantizer="adaste", name="ada"),
+            lq.layers.QuantDense(2, kernel_quantizer="ste_sign", name="ste"),
+        ]
+    )
     model.save(tmp_path / "m.keras")
     # The ste_sign layer keeps larq's warning; the AdaSTE one has none.
-    assert len(_starved_warnings(
-        caplog, lambda: tf.keras.models.load_model(tmp_path / "m.keras"))) == 1
+    assert (
+        len(_starved_warnings(caplog, lambda: tf.keras.models.load_model(tmp_path / "m.keras")))
+        == 1
+    )
 
 
 def test_constraint_filter_is_installed_once():

@@ -2,23 +2,24 @@
 
 import itertools
 
+from adaste_tf import ops
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import oracle
-from adaste_tf import ops
 from conftest import run_in_mode
 
 # (alpha, beta): products exactly representable in float32, so |theta| = k is a true boundary
 # for both float32 and the float64 oracle; plus the paper's defaults, where only points off k
 # are compared (k = 0.9999 is not representable).
 EXACT_SETTINGS = [
-    (0.01, 0.0),    # beta = 0: identity STE inside [-1, 1], leaky outside, only inward
-    (0.25, 1.0),    # alpha*beta = 0.25, k = 0.75
-    (0.5, 1.5),     # alpha*beta = 0.75, k = 0.25
-    (0.5, 2.0),     # alpha*beta = 1: perfectly binary from exactly here
-    (0.25, 8.0),    # alpha*beta = 2
+    (0.01, 0.0),  # beta = 0: identity STE inside [-1, 1], leaky outside, only inward
+    (0.25, 1.0),  # alpha*beta = 0.25, k = 0.75
+    (0.5, 1.5),  # alpha*beta = 0.75, k = 0.25
+    (0.5, 2.0),  # alpha*beta = 1: perfectly binary from exactly here
+    (0.25, 8.0),  # alpha*beta = 2
 ]
 DY = np.array([0.0, 1e-4, -1e-4, 2e-3, -2e-3, 0.5, -0.5, 3.0, -3.0], dtype=np.float32)
 
@@ -26,8 +27,11 @@ DY = np.array([0.0, 1e-4, -1e-4, 2e-3, -2e-3, 0.5, -0.5, 3.0, -3.0], dtype=np.fl
 def theta_grid(k: float) -> np.ndarray:
     base = [0.0, 1e-7, 1e-5, 5e-4, 2e-3, 0.05, 0.3, 0.9, 1.0, 1.5, 10.0]
     if 0 < k <= 1:
-        base += [k, float(np.nextafter(np.float32(k), np.float32(0))),
-                 float(np.nextafter(np.float32(k), np.float32(2)))]
+        base += [
+            k,
+            float(np.nextafter(np.float32(k), np.float32(0))),
+            float(np.nextafter(np.float32(k), np.float32(2))),
+        ]
     values = np.array(base, dtype=np.float32)
     return np.concatenate([values, -values[values > 0]])
 
@@ -149,7 +153,8 @@ def test_relaxed_weight_is_the_minimizer_of_the_inner_objective():
         energy = 0.5 * (w - theta) ** 2 + beta / 2 * (np.abs(w) - (1 + alpha)) ** 2
         brute = w[np.argmin(energy)]
         assert ops.relaxed_weight(np.float32([theta]), alpha, beta).numpy()[0] == pytest.approx(
-            brute, abs=2e-5)
+            brute, abs=2e-5
+        )
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16])
@@ -157,8 +162,10 @@ def test_relaxed_weight_is_the_minimizer_of_the_inner_objective():
 @pytest.mark.parametrize("beta", [0.0, 0.01, 50.0, 1e4])
 def test_no_nan_or_inf_in_low_precision(dtype, variant, beta):
     finfo_max = float(dtype.max)
-    theta = np.array([0.0, -0.0, 1e-30, 1e-8, 6e-8, 1e-3, 0.5, 0.9999, 1.0, 3.0, 100.0,
-                      finfo_max / 4], dtype=np.float64)
+    theta = np.array(
+        [0.0, -0.0, 1e-30, 1e-8, 6e-8, 1e-3, 0.5, 0.9999, 1.0, 3.0, 100.0, finfo_max / 4],
+        dtype=np.float64,
+    )
     theta = np.concatenate([theta, -theta])
     dy = np.array([0.0, 1e-8, 1e-3, 1.0, 1000.0])
     dy = np.concatenate([dy, -dy])

@@ -11,13 +11,14 @@ from __future__ import annotations
 import collections.abc
 import logging
 
+from adaste_tf import _larq_warnings
+from adaste_tf.quantizers import AdaSTE, _is_weight
+
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from adaste_tf import _larq_warnings
-from adaste_tf.quantizers import AdaSTE, _is_weight
 from conftest import SubclassedNet
 
 
@@ -50,11 +51,14 @@ def _mapping_or_type(store) -> str:
 
 
 def _dense(kernel_quantizer, input_quantizer=None, features: int = 3) -> tf.keras.Model:
-    model = tf.keras.Sequential([
-        tf.keras.Input((features,)),
-        lq.layers.QuantDense(2, kernel_quantizer=kernel_quantizer,
-                             input_quantizer=input_quantizer, name="dense"),
-    ])
+    model = tf.keras.Sequential(
+        [
+            tf.keras.Input((features,)),
+            lq.layers.QuantDense(
+                2, kernel_quantizer=kernel_quantizer, input_quantizer=input_quantizer, name="dense"
+            ),
+        ]
+    )
     model.compile("sgd", "mse")
     return model
 
@@ -65,19 +69,23 @@ def _dense(kernel_quantizer, input_quantizer=None, features: int = 3) -> tf.kera
 def test_base_quantizer_keeps_metrics_and_hides_its_weights():
     assert issubclass(lq.quantizers.SteSign, lq.quantizers._BaseQuantizer), (
         "larq's own quantizers no longer derive from lq.quantizers._BaseQuantizer; AdaSTE "
-        "subclasses it (adaste_tf/quantizers.py) to get larq's metrics and hidden weights.")
+        "subclasses it (adaste_tf/quantizers.py) to get larq's metrics and hidden weights."
+    )
     quantizer = _Recording(metrics=["flip_ratio"])
     assert quantizer._custom_metrics == ["flip_ratio"], (
         "_BaseQuantizer(metrics=...) no longer stores the names in `_custom_metrics`; "
-        "AdaSTE._diagnosing and AdaSTE.get_config read them there.")
+        "AdaSTE._diagnosing and AdaSTE.get_config read them there."
+    )
     quantizer.add_weight(name="state", shape=(), trainable=False)
     assert quantizer.non_trainable_weights == [], (
         "_BaseQuantizer.non_trainable_weights no longer returns []: AdaSTE's beta variable "
-        "would join the layer's weights (count_params, get_weights, h5 files would change).")
+        "would join the layer's weights (count_params, get_weights, h5 files would change)."
+    )
     x = tf.constant([0.5, -2.0])
     assert lq.quantizers._BaseQuantizer.call(_Recording(), x) is x, (
         "_BaseQuantizer.call no longer returns its input unchanged (without metrics); "
-        "AdaSTE.call returns super().call(sign(x)).")
+        "AdaSTE.call returns super().call(sign(x))."
+    )
 
 
 def test_quantized_variable_exposes_its_quantizer_to_optimizer_predicates():
@@ -87,23 +95,63 @@ def test_quantized_variable_exposes_its_quantizer_to_optimizer_predicates():
     assert isinstance(kernel, lq.quantized_variable.QuantizedVariable)
     assert getattr(kernel, "quantizer", None) is quantizer, (
         "larq's QuantizedVariable no longer has the layer's quantizer as `.quantizer`; the "
-        "CaseOptimizer predicate that adaste_tf.callbacks.check_optimizer suggests reads it.")
+        "CaseOptimizer predicate that adaste_tf.callbacks.check_optimizer suggests reads it."
+    )
     seen = []
 
     def predicate(variable):  # larq calls it with each variable it trains
         seen.append(getattr(variable, "quantizer", None))
         return lq.optimizers.Bop.is_binary_variable(variable)
 
-    optimizer = lq.optimizers.CaseOptimizer((predicate, tf.keras.optimizers.legacy.SGD()),
-                                            default_optimizer=tf.keras.optimizers.legacy.SGD())
+    optimizer = lq.optimizers.CaseOptimizer(
+        (predicate, tf.keras.optimizers.legacy.SGD()),
+        default_optimizer=tf.keras.optimizers.legacy.SGD(),
+    )
     assert [pair[0] for pair in getattr(optimizer, "pred_opt_pairs", [])] == [predicate], (
         "larq's CaseOptimizer no longer keeps its (predicate, optimizer) pairs in "
-        "`pred_opt_pairs`; check_optimizer reads them.")
+        "`pred_opt_pairs`; check_optimizer reads them."
+    )
     model.compile(optimizer, "mse")
     model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
     assert quantizer in seen, (
         "the variables larq's CaseOptimizer passes to its predicates no longer carry the "
-        "quantizer (`.quantizer`), so the suggested predicate cannot exclude AdaSTE kernels.")
+        "quantizer (`.quantizer`), so the suggested predicate cannot exclude AdaSTE kernels."
+    )
+
+
+def test_bop_creates_its_slots_before_it_or_another_optimizer_updates_a_variable():
+    # adaste_tf.optimizers._install_bop_guard refuses AdaSTE-quantized weights in
+    # Bop._create_slots: it must run, with Bop's variables, before any update.
+    seen = []
+
+    class Spy(lq.optimizers.Bop):
+        def _create_slots(self, var_list):
+            unchanged = all(
+                np.array_equal(v.numpy(), start) for v, start in zip(weights, before, strict=True)
+            )
+            seen.append(([v.name for v in var_list], unchanged))
+            super()._create_slots(var_list)
+
+    for make in (
+        Spy,
+        lambda: lq.optimizers.CaseOptimizer(
+            (lq.optimizers.Bop.is_binary_variable, Spy()),
+            default_optimizer=tf.keras.optimizers.legacy.SGD(1.0),
+        ),
+    ):
+        tf.keras.backend.clear_session()
+        model = _dense("ste_sign")
+        model.compile(make(), "mse")
+        weights = model.trainable_weights
+        before = [w.numpy() for w in weights]
+        seen.clear()
+        model.fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0)
+        claimed = "dense/kernel:0"
+        assert seen and claimed in seen[0][0] and seen[0][1], (
+            f"larq's Bop no longer gets _create_slots(var_list) with the variables it trains "
+            f"before any variable is updated ({seen}); adaste_tf.optimizers refuses "
+            f"AdaSTE-quantized weights there."
+        )
 
 
 def test_larq_logs_the_constraint_warning_from_the_layer_init():
@@ -126,7 +174,8 @@ def test_larq_logs_the_constraint_warning_from_the_layer_init():
         f"larq no longer logs its starved-weights warning on the logger "
         f"{_larq_warnings.LOGGER!r} from the layer's __init__ (with the layer as `self` in the "
         f"emitting frame); adaste_tf._larq_warnings finds the quantizer that way (found "
-        f"{found}).")
+        f"{found})."
+    )
 
 
 # --- Keras and TensorFlow --------------------------------------------------------------------
@@ -144,10 +193,12 @@ def test_a_kernel_read_in_a_train_step_is_a_variable_read(policy):
         f"under {policy}, the kernel reaches a larq quantizer in the compiled train step as "
         f"{sorted({op for op, _ in kernel.calls})}, which adaste_tf.quantizers._is_weight does "
         f"not recognize as a variable read (_READ_OPS, _PASS_THROUGH_OPS): AdaSTE would stop "
-        f"summing weight gradients over replicas.")
+        f"summing weight gradients over replicas."
+    )
     assert inputs.calls and not any(is_weight for _, is_weight in inputs.calls), (
         f"under {policy}, _is_weight takes the activations ({sorted({o for o, _ in inputs.calls})})"
-        f" for a variable read: AdaSTE would all-reduce per-example gradients.")
+        f" for a variable read: AdaSTE would all-reduce per-example gradients."
+    )
 
 
 def test_larq_quantizes_a_kernel_by_calling_its_quantizer_from_the_quantized_variable():
@@ -162,12 +213,14 @@ def test_larq_quantizes_a_kernel_by_calling_its_quantizer_from_the_quantized_var
             seen[self.name] = self._called_by_kernel
             return super().call(inputs)
 
-    layer = lq.layers.QuantDense(2, kernel_quantizer=Spy(name="kernel_q"),
-                                 input_quantizer=Spy(name="input_q"))
+    layer = lq.layers.QuantDense(
+        2, kernel_quantizer=Spy(name="kernel_q"), input_quantizer=Spy(name="input_q")
+    )
     layer(tf.ones((1, 3)))  # eager
     assert seen == {"kernel_q": True, "input_q": False}, (
         f"in eager mode larq's QuantizedVariable no longer calls its quantizer directly "
-        f"({seen}): AdaSTE would give kernels the activation rule (adaste_tf.quantizers).")
+        f"({seen}): AdaSTE would give kernels the activation rule (adaste_tf.quantizers)."
+    )
 
 
 def test_is_weight_inside_a_tf_function():
@@ -177,15 +230,22 @@ def test_is_weight_inside_a_tf_function():
     @tf.function
     def classify(x):  # _is_weight runs when the function is traced
         read = tf.convert_to_tensor(variable)
-        got.extend([_is_weight(read), _is_weight(tf.cast(read, tf.float16)),
-                    _is_weight(tf.matmul(x, read)), _is_weight(x)])
+        got.extend(
+            [
+                _is_weight(read),
+                _is_weight(tf.cast(read, tf.float16)),
+                _is_weight(tf.matmul(x, read)),
+                _is_weight(x),
+            ]
+        )
         return x
 
     classify(tf.ones((1, 3)))
     assert tuple(got) == (True, True, False, False), (
         f"inside tf.function, (read, cast read, matmul, input) are classified as {got}, not "
         f"(True, True, False, False): TensorFlow's graph for a variable read changed "
-        f"(adaste_tf.quantizers._READ_OPS, _PASS_THROUGH_OPS).")
+        f"(adaste_tf.quantizers._READ_OPS, _PASS_THROUGH_OPS)."
+    )
 
 
 def test_keras_saves_a_layers_own_variables_through_a_mapping(tmp_path):
@@ -199,11 +259,13 @@ def test_keras_saves_a_layers_own_variables_through_a_mapping(tmp_path):
     assert [call for call, _, _ in calls] == ["save", "load"], (
         f"saving and loading a .keras file no longer calls the quantizer's "
         f"save_own_variables / load_own_variables once each (calls: {calls}); AdaSTE keeps "
-        f"beta in a .keras file through them.")
+        f"beta in a .keras file through them."
+    )
     assert calls == [("save", "mapping", None), ("load", "mapping", 0.25)], (
         f"save_own_variables / load_own_variables no longer get a mutable mapping in which "
         f"what was stored under '0' comes back ({calls}); AdaSTE's store['0'] = beta and "
-        f"'0' in store rely on it.")
+        f"'0' in store rely on it."
+    )
 
 
 def test_add_metric_from_a_quantizer_inside_a_layer_reaches_history():
@@ -220,8 +282,9 @@ def test_add_metric_from_a_quantizer_inside_a_layer_reaches_history():
     history = model.fit(np.full((4, 3), 2.0, np.float32), np.ones((4, 2)), verbose=0)
     assert history.history.get("measured_mean") == [2.0], (
         f"Layer.add_metric(metric(...)) called by a quantizer nested in a larq layer no longer "
-        f"reaches the model's logs (history keys {sorted(history.history)}); AdaSTE's "
-        f"metrics=['diagnostics'] are logged that way.")
+        f"reaches the model's logs (history keys {sorted(history.history)}); larq logs "
+        f"AdaSTE(metrics=['flip_ratio']) that way."
+    )
 
 
 def test_optimizer_base_class_hooks_of_official_momentum():
@@ -234,11 +297,13 @@ def test_optimizer_base_class_hooks_of_official_momentum():
     assert indices == [0, 1], (
         f"tf_keras's Optimizer no longer maps a variable to its position in build()'s var_list "
         f"through _index_dict[_var_key(variable)] (got {indices}); "
-        f"OfficialMomentum.update_step finds each variable's moment that way.")
+        f"OfficialMomentum.update_step finds each variable's moment that way."
+    )
     assert [tuple(m.shape) for m in optimizer.moments] == [(1,), (2,)]
     assert optimizer.get_config()["learning_rate"] == pytest.approx(0.1), (
         "_build_learning_rate / _serialize_hyperparameter of tf_keras's Optimizer changed; "
-        "OfficialMomentum uses them for its learning rate and config.")
+        "OfficialMomentum uses them for its learning rate and config."
+    )
 
 
 def test_keras_records_the_shape_a_subclassed_model_was_built_for():
@@ -248,10 +313,12 @@ def test_keras_records_the_shape_a_subclassed_model_was_built_for():
     assert shape is not None and tuple(tf.TensorShape(shape).as_list()) == (None, 8), (
         f"Keras no longer records build()'s input shape as `_build_input_shape` (got "
         f"{shape!r}); export.convert's error for a subclassed model then shows `x[:1]` "
-        f"instead of the exact `tf.zeros(...)` call (adaste_tf.export._zeros_batch).")
+        f"instead of the exact `tf.zeros(...)` call (adaste_tf.export._zeros_batch)."
+    )
     assert model.save_spec() is None, (
         "a model built with build() now has a save spec: export.convert's check for a "
-        "missing input signature (adaste_tf.export._check_signature) no longer applies.")
+        "missing input signature (adaste_tf.export._check_signature) no longer applies."
+    )
 
 
 def test_keras_calls_callback_hooks_from_its_callback_list_in_order():
@@ -264,12 +331,14 @@ def test_keras_calls_callback_hooks_from_its_callback_list_in_order():
     class Spy(tf.keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             caller = sys._getframe(1).f_locals.get("self")
-            seen.append(isinstance(caller, tf.keras.callbacks.CallbackList)
-                        and list(caller.callbacks).index(self))
+            seen.append(
+                isinstance(caller, tf.keras.callbacks.CallbackList)
+                and list(caller.callbacks).index(self)
+            )
 
     first, second = Spy(), Spy()
-    _dense("ste_sign").fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0,
-                           callbacks=[first, second])
+    _dense("ste_sign").fit(np.ones((4, 3)), np.ones((4, 2)), verbose=0, callbacks=[first, second])
     assert seen == [0, 1], (
         f"tf_keras no longer calls on_train_begin from CallbackList with its callbacks in "
-        f"order ({seen}): RelaxationScheduler's TensorBoard-order warning cannot see the list.")
+        f"order ({seen}): RelaxationScheduler's TensorBoard-order warning cannot see the list."
+    )

@@ -22,6 +22,8 @@ theta or dy are left out of the sign-dependent checks. Each example is an array
 
 from __future__ import annotations
 
+from adaste_tf.quantizers import adaste_sign
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -30,22 +32,29 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import oracle
-from adaste_tf.quantizers import adaste_sign
 
-DTYPES = {"float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16,
-          "float64": tf.float64}
-EPS = {"float32": 2.0 ** -23, "float16": 2.0 ** -10, "bfloat16": 2.0 ** -7, "float64": 2.0 ** -52}
+DTYPES = {
+    "float32": tf.float32,
+    "float16": tf.float16,
+    "bfloat16": tf.bfloat16,
+    "float64": tf.float64,
+}
+EPS = {"float32": 2.0**-23, "float16": 2.0**-10, "bfloat16": 2.0**-7, "float64": 2.0**-52}
 MAX = {"float32": 3.4e38, "float16": 65504.0, "bfloat16": 3.38e38, "float64": 1.79e308}
 # Spacing of the subnormals: the absolute rounding of a tiny gradient.
-TINY = {"float32": 2.0 ** -149, "float16": 2.0 ** -24, "bfloat16": 2.0 ** -133,
-        "float64": 2.0 ** -1074}
+TINY = {"float32": 2.0**-149, "float16": 2.0**-24, "bfloat16": 2.0**-133, "float64": 2.0**-1074}
 NORMAL32 = np.finfo(np.float32).tiny  # below this, float32 values are flushed to zero
 SIZE = 64  # (theta, dy) pairs per example
 VARIANTS = ("bounded", "paper", "official")
 
 # Derandomized: CI sees the same examples on every run (no flaky failures); no example database.
-SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 F32 = np.float32
 
@@ -69,8 +78,9 @@ def cases(draw, dtype_name: str):
     """(theta, dy, alpha, beta, max_scale) with theta and dy already rounded to the dtype."""
     alpha = draw(st.floats(1e-4, 1.0))
     # beta as the float32 it is stored in (the quantizer's variable), whatever the dtype
-    beta = float(F32(draw(st.one_of(st.just(0.0), st.floats(0.0, 5.0),
-                                    st.floats(0.0, 1.5 / alpha)))))
+    beta = float(
+        F32(draw(st.one_of(st.just(0.0), st.floats(0.0, 5.0), st.floats(0.0, 1.5 / alpha))))
+    )
     max_scale = draw(st.floats(0.05, 10.0))
     limit = min(MAX[dtype_name], 1e30)
     # theta: near the regime boundaries (|theta| ~ 1 - alpha*beta, ~0) and anywhere finite.
@@ -80,12 +90,14 @@ def cases(draw, dtype_name: str):
         f32(-limit, limit),
         exact([0.0, 1.0, -1.0, abs(k), -abs(k), 1e-7, -1e-7]),
         st.tuples(f32(abs(k) * 0.999, abs(k) * 1.001), st.booleans()).map(
-            lambda pair: pair[0] if pair[1] else -pair[0]),
+            lambda pair: pair[0] if pair[1] else -pair[0]
+        ),
     )
     # dy: |dy| * max(max_scale, 1) stays below the dtype's largest value.
     dy_limit = min(MAX[dtype_name], 3.4e38) / (2.0 * max(max_scale, 1.0))
-    dy_values = st.one_of(f32(-10.0, 10.0), f32(-dy_limit, dy_limit),
-                          exact([0.0, 1e-4, -1e-4, 2e-3, -2e-3]))
+    dy_values = st.one_of(
+        f32(-10.0, 10.0), f32(-dy_limit, dy_limit), exact([0.0, 1e-4, -1e-4, 2e-3, -2e-3])
+    )
     # One size: the backward is XLA-compiled per shape, and one compilation per test is enough.
     theta = draw(hnp.arrays(np.float32, SIZE, elements=theta_values))
     dy = draw(hnp.arrays(np.float32, SIZE, elements=dy_values))
@@ -138,12 +150,20 @@ def _official_zero(theta, dy, alpha, beta, max_scale):
     near_dy = 1e-6 * np.abs(dy64)
 
     def zero(t, g):
-        return np.array([oracle.official_scale_one(a, b, alpha, beta, max_scale) == 0.0
-                         for a, b in zip(t.tolist(), g.tolist())])
+        return np.array(
+            [
+                oracle.official_scale_one(a, b, alpha, beta, max_scale) == 0.0
+                for a, b in zip(t.tolist(), g.tolist())
+            ]
+        )
 
     found = zero(theta64, dy64)
-    for t, g in ((theta64 + near_theta, dy64), (theta64 - near_theta, dy64),
-                 (theta64, dy64 + near_dy), (theta64, dy64 - near_dy)):
+    for t, g in (
+        (theta64 + near_theta, dy64),
+        (theta64 - near_theta, dy64),
+        (theta64, dy64 + near_dy),
+        (theta64, dy64 - near_dy),
+    ):
         found &= zero(t, g)
     return found
 
@@ -224,9 +244,16 @@ def test_gradient_is_odd_under_negation(dtype_name, variant):
     @given(cases(dtype_name))
     def check(case):
         theta, dy, alpha, beta, max_scale = case
-        both = _gradient(np.concatenate([theta, -theta]), np.concatenate([dy, -dy]),
-                         dtype_name, alpha, beta, max_scale, variant)
-        grad, mirrored = both[:len(theta)], both[len(theta):]
+        both = _gradient(
+            np.concatenate([theta, -theta]),
+            np.concatenate([dy, -dy]),
+            dtype_name,
+            alpha,
+            beta,
+            max_scale,
+            variant,
+        )
+        grad, mirrored = both[: len(theta)], both[len(theta) :]
         compared = (theta != 0) & _sign_decidable(theta, dy)
         if variant == "official":  # its linear-zone inward numerator is not symmetric
             inward, saturated, _ = _regimes(theta, dy, alpha, beta, dtype_name)
@@ -237,7 +264,8 @@ def test_gradient_is_odd_under_negation(dtype_name, variant):
 
 
 def test_official_asymmetry_is_where_the_docs_say():
-    """The one documented asymmetry of the official rule (docs/method.md, section 6, difference 3)."""
+    """The one documented asymmetry of the official rule (docs/method.md, section 6,
+    difference 3)."""
     theta, dy = np.array([0.1, -0.1], np.float32), np.array([1.0, -1.0], np.float32)
     grad = _gradient(theta, dy, "float32", 0.01, 0.2, 10.0, "official")
     assert grad[0] != -grad[1]

@@ -2,9 +2,12 @@
 validation, serialization, parity with ste_sign."""
 
 import contextlib
-import re
 import inspect
 import io
+import re
+
+from adaste_tf import ops, quantizers
+from adaste_tf.quantizers import AdaSTE
 
 import larq as lq
 import numpy as np
@@ -12,8 +15,6 @@ import pytest
 import tensorflow as tf
 
 import oracle
-from adaste_tf import ops, quantizers
-from adaste_tf.quantizers import AdaSTE
 from conftest import run_in_mode
 
 
@@ -51,8 +52,7 @@ def test_quantdense_kernel_gradient_matches_oracle(variant, beta, execution_mode
 def test_quantconv2d_kernel_gradient_matches_oracle(execution_mode, rng):
     x = tf.constant(rng.normal(size=(2, 6, 6, 3)).astype(np.float32))
     r = tf.constant(rng.normal(size=(2, 6, 6, 4)).astype(np.float32))
-    layer = lq.layers.QuantConv2D(4, 3, padding="same", kernel_quantizer="adaste",
-                                  use_bias=False)
+    layer = lq.layers.QuantConv2D(4, 3, padding="same", kernel_quantizer="adaste", use_bias=False)
     layer.build(x.shape)
     theta = rng.uniform(-1.2, 1.2, size=(3, 3, 3, 4)).astype(np.float32)
     layer.kernel.assign(theta)
@@ -88,8 +88,9 @@ def test_changing_beta_changes_the_gradient_without_retracing():
     second = grad().numpy()
     assert grad.experimental_get_tracing_count() == 1
     assert not np.allclose(first, second)
-    want = np.array([-1, -1, -1]) * oracle.scale(theta.numpy(), [-1, -1, -1], 0.01, 0.5,
-                                                quantizers.DEFAULT_MAX_SCALE, "bounded")
+    want = np.array([-1, -1, -1]) * oracle.scale(
+        theta.numpy(), [-1, -1, -1], 0.01, 0.5, quantizers.DEFAULT_MAX_SCALE, "bounded"
+    )
     np.testing.assert_allclose(second, want, rtol=1e-6)
 
 
@@ -107,8 +108,15 @@ def test_alias_and_defaults():
 def test_get_config_holds_every_constructor_argument():
     signature = inspect.signature(AdaSTE.__init__)
     arguments = [p for p in signature.parameters if p not in ("self", "kwargs")]
-    q = AdaSTE(alpha=0.02, beta=0.03, max_scale=4.0, variant="official", sync_replicas=False,
-               metrics=["flip_ratio", "diagnostics"], flip_reach=1e-2)
+    q = AdaSTE(
+        alpha=0.02,
+        beta=0.03,
+        max_scale=4.0,
+        variant="official",
+        sync_replicas=False,
+        metrics=["flip_ratio", "diagnostics"],
+        flip_reach=1e-2,
+    )
     config = q.get_config()
     assert set(arguments) <= set(config), set(arguments) - set(config)
     clone = AdaSTE.from_config(config)
@@ -142,13 +150,15 @@ def test_layer_from_config_keeps_the_quantizer():
 
 
 def _mlp(kernel_quantizer, last_quantizer=None):
-    return tf.keras.Sequential([
-        tf.keras.layers.Flatten(input_shape=(6, 6)),
-        lq.layers.QuantDense(16, kernel_quantizer=kernel_quantizer, use_bias=False),
-        tf.keras.layers.BatchNormalization(),
-        tf.keras.layers.Activation("relu"),
-        lq.layers.QuantDense(4, kernel_quantizer=last_quantizer or kernel_quantizer),
-    ])
+    return tf.keras.Sequential(
+        [
+            tf.keras.layers.Flatten(input_shape=(6, 6)),
+            lq.layers.QuantDense(16, kernel_quantizer=kernel_quantizer, use_bias=False),
+            tf.keras.layers.BatchNormalization(),
+            tf.keras.layers.Activation("relu"),
+            lq.layers.QuantDense(4, kernel_quantizer=last_quantizer or kernel_quantizer),
+        ]
+    )
 
 
 @pytest.mark.parametrize("shared", [False, True], ids=["own", "shared"])
@@ -171,6 +181,75 @@ def test_saved_and_loaded_model_predicts_the_same(tmp_path, path, shared, rng):
         assert q.initial_beta == 0.05
     if path != "saved_model":  # every file keeps the current beta, h5 through the config
         assert loaded.layers[1].kernel_quantizer.beta_variable.numpy() == pytest.approx(0.4)
+
+
+# What a process that never imported adaste_tf runs: load each file, record the error, then
+# `import adaste_tf` (the fix the troubleshooting table gives) and load them again.
+_LOAD_WITHOUT_IMPORT = """
+import json, sys
+import larq  # the files' layers are larq's; adaste_tf is not imported
+import numpy as np
+import tensorflow as tf
+paths, inputs = sys.argv[1:3], np.load(sys.argv[3])
+errors = {}
+for path in paths:
+    try:
+        tf.keras.models.load_model(path)
+    except Exception as error:
+        errors[path] = [type(error).__name__, str(error)]
+imported_before = "adaste_tf" in sys.modules
+import adaste_tf
+predictions = {p: tf.keras.models.load_model(p).predict(inputs, verbose=0).tolist() for p in paths}
+print(json.dumps({"errors": errors, "imported_before": imported_before,
+                  "predictions": predictions}))
+"""
+
+
+@pytest.mark.slow
+def test_loading_without_import_adaste_tf_gives_larqs_message_and_the_import_fixes_it(
+    tmp_path, rng
+):
+    # Neither format can name adaste_tf in its error, nor load without the import: larq's
+    # `lq.quantizers.get` resolves a saved quantizer by its class name among larq's own
+    # quantizers (it passes its module's globals to Keras as `module_objects`) and the names
+    # registered with Keras. With `module_objects` given, Keras never uses the `module`
+    # ("adaste_tf.quantizers") that the .keras and h5 configs record: an unknown name comes back
+    # as the string "AdaSTE" (.keras; QuantizedVariable then rejects it) or raises Keras's
+    # "Unknown quantization function" (h5, legacy deserialization). No adaste_tf code runs in
+    # that process before the error, so only `import adaste_tf` (which registers the names) can
+    # help; the troubleshooting catalogue (tests/test_bad_inputs.py) shows these messages with
+    # that fix beside them.
+    import json
+    import os
+    import subprocess
+    import sys
+
+    model = _mlp(AdaSTE(beta=0.05))
+    x = rng.normal(size=(4, 6, 6)).astype(np.float32)
+    paths = [str(tmp_path / "m.keras"), str(tmp_path / "m.h5")]
+    for path in paths:
+        model.save(path)
+    np.save(tmp_path / "x.npy", x)
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_WITHOUT_IMPORT, *paths, str(tmp_path / "x.npy")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["imported_before"] is False
+    keras_type, keras_message = result["errors"][paths[0]]
+    assert keras_type == "ValueError"
+    assert "`quantizer` must be `callable` or `None`, but got `<class 'str'>`" in keras_message
+    h5_type, h5_message = result["errors"][paths[1]]
+    assert h5_type == "TypeError"
+    assert "Unknown quantization function: 'AdaSTE'" in h5_message
+    want = model.predict(x, verbose=0)
+    for path in paths:  # after `import adaste_tf`, in the same process, both load
+        np.testing.assert_array_equal(np.asarray(result["predictions"][path], np.float32), want)
 
 
 def _summary_text(model):
@@ -203,14 +282,20 @@ def test_quantized_kernels_reported_as_one_bit():
 # Zero, negative and string alpha, negative and NaN beta, infinite max_scale, a misspelt
 # variant, a non-bool sync_replicas, a negative flip_reach and bad metrics are cases of the
 # bad-input catalogue (test_bad_inputs.py); the ones below are not there.
-@pytest.mark.parametrize("kwargs,parameter", [
-    ({"alpha": float("nan")}, "alpha"), ({"alpha": float("inf")}, "alpha"),
-    ({"alpha": True}, "alpha"),
-    ({"beta": float("inf")}, "beta"), ({"beta": None}, "beta"),
-    ({"max_scale": 0.0}, "max_scale"), ({"max_scale": -2.0}, "max_scale"),
-    ({"variant": 1}, "variant"),
-    ({"flip_reach": float("nan")}, "flip_reach"),
-])
+@pytest.mark.parametrize(
+    "kwargs,parameter",
+    [
+        ({"alpha": float("nan")}, "alpha"),
+        ({"alpha": float("inf")}, "alpha"),
+        ({"alpha": True}, "alpha"),
+        ({"beta": float("inf")}, "beta"),
+        ({"beta": None}, "beta"),
+        ({"max_scale": 0.0}, "max_scale"),
+        ({"max_scale": -2.0}, "max_scale"),
+        ({"variant": 1}, "variant"),
+        ({"flip_reach": float("nan")}, "flip_reach"),
+    ],
+)
 def test_bad_arguments_name_the_parameter(kwargs, parameter):
     with pytest.raises((ValueError, TypeError), match=f"`{parameter}`"):
         AdaSTE(**kwargs)
@@ -222,10 +307,12 @@ def test_adaste_sign_rejects_an_unknown_variant():
 
 
 def test_flip_ratio_metric_works():
-    model = tf.keras.Sequential([
-        tf.keras.layers.Flatten(input_shape=(4,)),
-        lq.layers.QuantDense(3, kernel_quantizer=AdaSTE(metrics=["flip_ratio"])),
-    ])
+    model = tf.keras.Sequential(
+        [
+            tf.keras.layers.Flatten(input_shape=(4,)),
+            lq.layers.QuantDense(3, kernel_quantizer=AdaSTE(metrics=["flip_ratio"])),
+        ]
+    )
     model.compile("sgd", "mse")
     history = model.fit(np.ones((8, 4)), np.ones((8, 3)), epochs=1, verbose=0)
     assert any("flip_ratio" in key for key in history.history)
@@ -243,19 +330,25 @@ def test_beta_reads_and_sets_the_current_value_and_config_keeps_the_initial():
 
 
 def test_metric_names_survive_a_keras_file(tmp_path):
-    model = _mlp(AdaSTE(metrics=["flip_ratio", "diagnostics"]),
-                 AdaSTE(metrics=["flip_ratio", "diagnostics"]))
+    from adaste_tf.callbacks import DiagnosticsLogger
+
+    model = _mlp(
+        AdaSTE(metrics=["flip_ratio", "diagnostics"]), AdaSTE(metrics=["flip_ratio", "diagnostics"])
+    )
     model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     x = np.ones((8, 6, 6), np.float32)
-    model.fit(x, np.zeros(8), epochs=1, verbose=0)
+    model.fit(x, np.zeros(8), epochs=1, verbose=0, callbacks=[DiagnosticsLogger()])
     model.save(tmp_path / "m.keras")
     loaded = tf.keras.models.load_model(tmp_path / "m.keras")
-    assert loaded.layers[1].kernel_quantizer.get_config()["metrics"] == ["flip_ratio",
-                                                                        "diagnostics"]
+    assert loaded.layers[1].kernel_quantizer.get_config()["metrics"] == [
+        "flip_ratio",
+        "diagnostics",
+    ]
     loaded.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
-    history = loaded.fit(x, np.zeros(8), epochs=1, verbose=0)
+    history = loaded.fit(x, np.zeros(8), epochs=1, verbose=0, callbacks=[DiagnosticsLogger()])
     assert any(key.startswith("flip_ratio/") for key in history.history)
-    assert any(key.startswith("near_zero/") for key in history.history)
+    name = loaded.layers[1].name
+    assert f"near_zero/{name}/kernel" in history.history, sorted(history.history)
 
 
 def _numpy_diagnostics(theta, dy, alpha, beta, scale):
@@ -264,7 +357,8 @@ def _numpy_diagnostics(theta, dy, alpha, beta, scale):
     inward = np.where(theta >= 0, dy > 0, dy < 0)
     linear = (alpha * beta < 1) & (a < 1 - alpha * beta)
     return {
-        "linear_outward": np.mean(linear & ~inward), "linear_inward": np.mean(linear & inward),
+        "linear_outward": np.mean(linear & ~inward),
+        "linear_inward": np.mean(linear & inward),
         "saturated_outward": np.mean(~linear & ~inward),
         "saturated_inward": np.mean(~linear & inward),
         "binary_regime": float(alpha * beta >= 1),
@@ -276,40 +370,60 @@ def _numpy_diagnostics(theta, dy, alpha, beta, scale):
 
 @pytest.mark.parametrize("beta", [0.3, 100.0])
 def test_diagnostics_match_numpy_and_reach_history(beta, execution_mode, rng):
-    # One step of training on one example: the epoch's diagnostics are those of that step's
-    # backward (logged at the next forward, here the second step, which sees the same data).
+    # Two identical steps (SGD at learning rate 0, the same example): the epoch's mean is that
+    # step's backward.
+    from adaste_tf.callbacks import DiagnosticsLogger
+
     q = AdaSTE(beta=beta, metrics=["diagnostics"])
-    model = tf.keras.Sequential([tf.keras.layers.InputLayer((6,)),
-                                 lq.layers.QuantDense(5, kernel_quantizer=q, use_bias=False)])
-    model.compile(tf.keras.optimizers.SGD(0.0), "mse", run_eagerly=execution_mode == "eager",
-                  jit_compile=execution_mode == "jit")
+    model = tf.keras.Sequential(
+        [
+            tf.keras.layers.InputLayer((6,)),
+            lq.layers.QuantDense(5, kernel_quantizer=q, use_bias=False, name="fc"),
+        ]
+    )
+    model.compile(
+        tf.keras.optimizers.SGD(0.0),
+        "mse",
+        run_eagerly=execution_mode == "eager",
+        jit_compile=execution_mode == "jit",
+    )
     theta = rng.uniform(-1.2, 1.2, size=(6, 5)).astype(np.float32)
     theta[0, :2] = [1e-4, -5e-4]  # near zero
     model.layers[0].kernel.assign(theta)
     x = rng.normal(size=(1, 6)).astype(np.float32)
     target = rng.normal(size=(1, 5)).astype(np.float32)
-    history = model.fit(np.repeat(x, 2, 0), np.repeat(target, 2, 0), batch_size=1, epochs=1,
-                        verbose=0, shuffle=False)
+    history = model.fit(
+        np.repeat(x, 2, 0),
+        np.repeat(target, 2, 0),
+        batch_size=1,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+        callbacks=[DiagnosticsLogger()],
+    )
     w = np.where(theta >= 0, 1.0, -1.0)
     dy = x.T @ (2 * (x @ w - target) / 5)  # d mse / d w
     scale = oracle.scale(theta, dy, 0.01, beta, quantizers.DEFAULT_MAX_SCALE, "bounded")
     want = _numpy_diagnostics(theta, dy, 0.01, beta, scale)
     for name, value in want.items():
-        got = history.history[f"{name}/{q.name}"][0]
+        got = history.history[f"{name}/fc/kernel"][0]
         assert got == pytest.approx(value, rel=1e-5, abs=1e-6), name
 
 
 def test_bop_is_refused_before_training(tmp_path):
     from adaste_tf.callbacks import RelaxationScheduler, check_optimizer
+
     model = _mlp("adaste")
     optimizer = lq.optimizers.CaseOptimizer(
         (lq.optimizers.Bop.is_binary_variable, lq.optimizers.Bop()),
-        default_optimizer=tf.keras.optimizers.legacy.Adam(0.01))
+        default_optimizer=tf.keras.optimizers.legacy.Adam(0.01),
+    )
     model.compile(optimizer, tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     before = [w.numpy() for w in model.weights]
     with pytest.raises(ValueError, match="Bop.*AdaSTE"):
-        model.fit(np.ones((8, 6, 6)), np.zeros(8), epochs=1, verbose=0,
-                  callbacks=[RelaxationScheduler()])
+        model.fit(
+            np.ones((8, 6, 6)), np.zeros(8), epochs=1, verbose=0, callbacks=[RelaxationScheduler()]
+        )
     # refused before the first step: no weight moved
     for old, new in zip(before, model.weights):
         np.testing.assert_array_equal(old, new.numpy())
@@ -319,19 +433,27 @@ def test_bop_is_refused_before_training(tmp_path):
 
 def test_bop_may_train_other_kernels_beside_adaste():
     from adaste_tf.callbacks import RelaxationScheduler, check_optimizer
+
     model = _mlp("adaste", last_quantizer="ste_sign")
 
     def larq_binary_kernel(variable):  # the predicate the error message suggests
-        return (lq.optimizers.Bop.is_binary_variable(variable)
-                and not isinstance(getattr(variable, "quantizer", None), AdaSTE))
+        return lq.optimizers.Bop.is_binary_variable(variable) and not isinstance(
+            getattr(variable, "quantizer", None), AdaSTE
+        )
 
     optimizer = lq.optimizers.CaseOptimizer(
         (larq_binary_kernel, lq.optimizers.Bop()),
-        default_optimizer=tf.keras.optimizers.legacy.Adam(0.01))
+        default_optimizer=tf.keras.optimizers.legacy.Adam(0.01),
+    )
     model.compile(optimizer, tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     check_optimizer(model)
-    model.fit(np.random.default_rng(0).normal(size=(64, 6, 6)), np.arange(64) % 4, epochs=2,
-              verbose=0, callbacks=[RelaxationScheduler()])
+    model.fit(
+        np.random.default_rng(0).normal(size=(64, 6, 6)),
+        np.arange(64) % 4,
+        epochs=2,
+        verbose=0,
+        callbacks=[RelaxationScheduler()],
+    )
     # Bop trained the ste_sign kernel (Bop writes +-1), Adam the AdaSTE kernel (latent values)
     assert set(np.unique(np.abs(model.layers[-1].kernel.numpy()))) == {1.0}
     assert len(np.unique(np.abs(model.layers[1].kernel.numpy()))) > 2
@@ -345,8 +467,10 @@ def test_as_an_activation_quantizer_the_backward_is_ste_signs(variant, execution
     r = tf.constant(rng.normal(size=(16, 5)).astype(np.float32))
     q = AdaSTE(variant=variant)
     q.beta_variable.assign(50.0)
-    layers = [lq.layers.QuantDense(5, kernel_quantizer="ste_sign", input_quantizer=iq,
-                                   use_bias=False) for iq in (q, "ste_sign")]
+    layers = [
+        lq.layers.QuantDense(5, kernel_quantizer="ste_sign", input_quantizer=iq, use_bias=False)
+        for iq in (q, "ste_sign")
+    ]
     for layer in layers:
         layer.build(x.shape)
     layers[1].kernel.assign(layers[0].kernel)
@@ -377,10 +501,13 @@ def test_adaste_sign_on_an_activation_ignores_beta_and_the_variant():
 def _readers_of_the_kernel_gradient(kernel_quantizer) -> list[str]:
     """The instructions of a jit-compiled Adam step (XLA's optimized HLO) that read the dot
     producing the 64x48 kernel's gradient, each as its output shape."""
-    model = tf.keras.Sequential([
-        tf.keras.Input((64,)),
-        lq.layers.QuantDense(48, kernel_quantizer=kernel_quantizer, use_bias=False),
-        tf.keras.layers.Dense(3)])
+    model = tf.keras.Sequential(
+        [
+            tf.keras.Input((64,)),
+            lq.layers.QuantDense(48, kernel_quantizer=kernel_quantizer, use_bias=False),
+            tf.keras.layers.Dense(3),
+        ]
+    )
     optimizer = tf.keras.optimizers.legacy.Adam(1e-3)
     x, y = tf.ones((16, 64)), tf.ones((16, 3))
 
@@ -388,16 +515,21 @@ def _readers_of_the_kernel_gradient(kernel_quantizer) -> list[str]:
     def step(x, y):
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean((model(x) - y) ** 2)
-        optimizer.apply_gradients(zip(tape.gradient(loss, model.trainable_variables),
-                                      model.trainable_variables))
+        optimizer.apply_gradients(
+            zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+        )
         return loss
 
     step(x, y)
     hlo = step.experimental_get_compiler_ir(x, y)(stage="optimized_hlo")
-    entry = hlo[hlo.index("\nENTRY"):].splitlines()
-    (dot,) = [line.split("=")[0].strip() for line in entry
-              if " dot(" in line and line.split("=", 1)[1].strip().startswith("f32[64,48]")]
-    pattern = re.compile(r"[(,]\s*" + re.escape(dot) + r"[,)]")
+    entry = hlo[hlo.index("\nENTRY") :].splitlines()
+    (dot,) = [
+        line.split("=")[0].strip()
+        for line in entry
+        if " dot(" in line and line.split("=", 1)[1].strip().startswith("f32[64,48]")
+    ]
+    # An operand is printed as `%name` (TF 2.21's XLA) or `f32[64,48]{1,0} %name` (TF 2.18's).
+    pattern = re.compile(r"[(,]\s*(?:\S+\s+)?" + re.escape(dot) + r"[,)]")
     return [line.split("=", 1)[1].split()[0] for line in entry if pattern.search(line)]
 
 

@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (first: selects legacy Keras)
+
 import numpy as np
 import pytest
 
@@ -28,8 +29,7 @@ def _images(count: int) -> tuple[np.ndarray, np.ndarray]:
     return x[:count].astype(np.float32) / 255.0, y[:count]
 
 
-def test_the_quick_start_runs_the_whole_relaxation_path_in_its_five_epochs(tmp_path,
-                                                                           monkeypatch):
+def test_the_quick_start_runs_the_whole_relaxation_path_in_its_five_epochs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # it saves m.keras
     x, y = _images(4000)
     namespace = {"x": x, "y": y}
@@ -38,7 +38,8 @@ def test_the_quick_start_runs_the_whole_relaxation_path_in_its_five_epochs(tmp_p
         exec(compile(quick_start_code(), "README.md (Quick start)", "exec"), namespace)
     betas = namespace["history"].history["beta"]
     assert len(betas) == 5
-    np.testing.assert_allclose(betas, [min(0.01 * 1.05 ** (100 * e + 1), 100.0)
-                                       for e in range(5)], rtol=1e-6)
+    np.testing.assert_allclose(
+        betas, [min(0.01 * 1.05 ** (100 * e + 1), 100.0) for e in range(5)], rtol=1e-6
+    )
     assert betas[-1] == pytest.approx(100.0)  # 1 / alpha: the relaxed weight is sign(theta)
     assert namespace["history"].history["accuracy"][-1] > 0.5

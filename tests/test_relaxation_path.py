@@ -3,14 +3,14 @@ paper's rule (docs/method.md, section 4), on real Fashion-MNIST."""
 
 from pathlib import Path
 
+from adaste_tf import data, schedules
+from adaste_tf.callbacks import RelaxationScheduler
+from adaste_tf.quantizers import AdaSTE
+from adaste_tf.zoo import models
+
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from adaste_tf import data, schedules
-from adaste_tf.zoo import models
-from adaste_tf.callbacks import RelaxationScheduler
-from adaste_tf.quantizers import AdaSTE
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 TRAIN, EPOCHS = 6000, 3
@@ -28,11 +28,19 @@ def subset():
 def _accuracy(subset, kernel_quantizer, beta=None) -> float:
     (x, y), (x_val, y_val) = subset
     tf.keras.utils.set_random_seed(0)
-    model = models.mlp((28, 28), 10, hidden=(256, 256), kernel_quantizer=kernel_quantizer,
-                       kernel_constraint=None if beta is not None else "weight_clip")
-    model.compile(tf.keras.optimizers.Adam(1e-3),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"], jit_compile=True)
+    model = models.mlp(
+        (28, 28),
+        10,
+        hidden=(256, 256),
+        kernel_quantizer=kernel_quantizer,
+        kernel_constraint=None if beta is not None else "weight_clip",
+    )
+    model.compile(
+        tf.keras.optimizers.Adam(1e-3),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=True,
+    )
     callbacks = [] if beta is None else [RelaxationScheduler(schedules.Constant(beta))]
     model.fit(x, y, batch_size=128, epochs=EPOCHS, verbose=0, callbacks=callbacks)
     return model.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]

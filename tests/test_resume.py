@@ -31,14 +31,14 @@ import sys
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (first: selects legacy Keras before TensorFlow)
+from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
+from adaste_tf.quantizers import AdaSTE
+from adaste_tf.resume import StartStep, epoch_ordered_dataset
+
 import larq as lq
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
-from adaste_tf.quantizers import AdaSTE
-from adaste_tf.resume import StartStep, epoch_ordered_dataset
 
 N, FEATURES, CLASSES, BATCH = 96, 12, 3, 16
 STEPS = N // BATCH  # 6 steps per epoch
@@ -50,6 +50,7 @@ SUBPROCESS_TIMEOUT_S = 300
 
 
 # --- what the subprocess runs ----------------------------------------------------------------
+
 
 class Interrupt(RuntimeError):
     pass
@@ -81,21 +82,25 @@ def _model() -> tf.keras.Model:
     """A fresh process's model: session cleared, seeds set, then built and compiled."""
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(SEED)
-    model = tf.keras.Sequential([
-        tf.keras.layers.InputLayer((FEATURES,)),
-        lq.layers.QuantDense(24, kernel_quantizer=AdaSTE(), use_bias=False),
-        tf.keras.layers.BatchNormalization(),
-        tf.keras.layers.Activation("relu"),
-        lq.layers.QuantDense(CLASSES, kernel_quantizer=AdaSTE(variant="official", beta=0.05)),
-    ])
+    model = tf.keras.Sequential(
+        [
+            tf.keras.layers.InputLayer((FEATURES,)),
+            lq.layers.QuantDense(24, kernel_quantizer=AdaSTE(), use_bias=False),
+            tf.keras.layers.BatchNormalization(),
+            tf.keras.layers.Activation("relu"),
+            lq.layers.QuantDense(CLASSES, kernel_quantizer=AdaSTE(variant="official", beta=0.05)),
+        ]
+    )
     _compile(model)
     return model
 
 
 def _compile(model):
-    model.compile(tf.keras.optimizers.Adam(0.01),
-                  tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+    model.compile(
+        tf.keras.optimizers.Adam(0.01),
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
 
 
 def _fit(model, mode, callbacks, initial_epoch=0):
@@ -104,10 +109,24 @@ def _fit(model, mode, callbacks, initial_epoch=0):
     if mode == "epoch-ordered":
         start = StartStep()  # last: after BackupAndRestore has restored the step counter
         dataset = epoch_ordered_dataset(x, y, BATCH, SEED, start)
-        return model.fit(dataset, epochs=EPOCHS, steps_per_epoch=STEPS, verbose=0,
-                         callbacks=[*callbacks, start], initial_epoch=initial_epoch)
-    return model.fit(x, y, batch_size=BATCH, epochs=EPOCHS, shuffle=mode == "keras-shuffle",
-                     verbose=0, callbacks=callbacks, initial_epoch=initial_epoch)
+        return model.fit(
+            dataset,
+            epochs=EPOCHS,
+            steps_per_epoch=STEPS,
+            verbose=0,
+            callbacks=[*callbacks, start],
+            initial_epoch=initial_epoch,
+        )
+    return model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        epochs=EPOCHS,
+        shuffle=mode == "keras-shuffle",
+        verbose=0,
+        callbacks=callbacks,
+        initial_epoch=initial_epoch,
+    )
 
 
 def _interrupted(model, mode, callbacks) -> None:
@@ -121,8 +140,11 @@ def _interrupted(model, mode, callbacks) -> None:
 def _precomputed_batches() -> tf.data.Dataset:
     """Every batch of the whole run, taken from `epoch_ordered_dataset` before training."""
     x, y = _data()
-    batches = list(epoch_ordered_dataset(x, y, BATCH, SEED, tf.Variable(0, dtype=tf.int64))
-                   .take(EPOCHS * STEPS).as_numpy_iterator())
+    batches = list(
+        epoch_ordered_dataset(x, y, BATCH, SEED, tf.Variable(0, dtype=tf.int64))
+        .take(EPOCHS * STEPS)
+        .as_numpy_iterator()
+    )
     return tf.data.Dataset.from_tensor_slices(tuple(np.stack(part) for part in zip(*batches)))
 
 
@@ -150,8 +172,13 @@ def run_all(out: str) -> None:
         keep(f"{mode}/full", _state(model, _fit(model, mode, [])))
         if mode == "epoch-ordered":  # the same batches, computed up front: no timing involved
             model = _model()
-            history = model.fit(_precomputed_batches(), epochs=EPOCHS, steps_per_epoch=STEPS,
-                                verbose=0, callbacks=[RelaxationScheduler()])
+            history = model.fit(
+                _precomputed_batches(),
+                epochs=EPOCHS,
+                steps_per_epoch=STEPS,
+                verbose=0,
+                callbacks=[RelaxationScheduler()],
+            )
             keep(f"{mode}/precomputed", _state(model, history))
 
         # BackupAndRestore: the resumed fit restores the last epoch-end backup by itself.
@@ -171,8 +198,9 @@ def run_all(out: str) -> None:
 
         # ModelCheckpoint of weights in TF format (the optimizer comes along), then load_weights.
         path = str(directory / f"{mode}-w{{epoch:02d}}")
-        _interrupted(_model(), mode,
-                     [tf.keras.callbacks.ModelCheckpoint(path, save_weights_only=True)])
+        _interrupted(
+            _model(), mode, [tf.keras.callbacks.ModelCheckpoint(path, save_weights_only=True)]
+        )
         model = _model()
         model.load_weights(path.format(epoch=STOP_EPOCH))
         keep(f"{mode}/tf-weights", _state(model, _fit(model, mode, [], STOP_EPOCH)))
@@ -180,23 +208,26 @@ def run_all(out: str) -> None:
     # BackupAndRestore every 2 batches: the resumed run restarts inside epoch 3.
     for mode in ("no-shuffle", "epoch-ordered"):
         backup_dir = str(directory / f"{mode}-backup-batches")
-        _interrupted(_model(), mode,
-                     [tf.keras.callbacks.BackupAndRestore(backup_dir, save_freq=2)])
+        _interrupted(_model(), mode, [tf.keras.callbacks.BackupAndRestore(backup_dir, save_freq=2)])
         model = _model()
-        history = _fit(model, mode, [tf.keras.callbacks.BackupAndRestore(backup_dir,
-                                                                         save_freq=2)])
+        history = _fit(model, mode, [tf.keras.callbacks.BackupAndRestore(backup_dir, save_freq=2)])
         keep(f"{mode}/backup-batches", _state(model, history))
     np.savez(out, **arrays)
 
 
 # --- the tests -------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     out = tmp_path_factory.mktemp("resume") / "runs.npz"
-    done = subprocess.run([sys.executable, __file__, str(out)], capture_output=True, text=True,
-                          timeout=SUBPROCESS_TIMEOUT_S,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    done = subprocess.run(
+        [sys.executable, __file__, str(out)],
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
     assert done.returncode == 0, done.stderr[-5000:]
     with np.load(out) as archive:
         return dict(archive)
@@ -206,9 +237,10 @@ def _compare(runs, mode, method, first_epoch=STOP_EPOCH) -> dict[str, float]:
     """Max |resumed - uninterrupted| per group; metrics compared from `first_epoch` on."""
     full, resumed = f"{mode}/full/", f"{mode}/{method}/"
     diffs = {"weights": 0.0, "optimizer": 0.0, "beta": 0.0, "metrics": 0.0}
-    keys = [k[len(full):] for k in runs if k.startswith(full)]
+    keys = [k[len(full) :] for k in runs if k.startswith(full)]
     assert {k for k in keys if k.startswith("weight")} <= {
-        k[len(resumed):] for k in runs if k.startswith(resumed)}
+        k[len(resumed) :] for k in runs if k.startswith(resumed)
+    }
     epochs = runs[resumed + "epochs"]
     for key in keys:
         want, got = runs[full + key], runs.get(resumed + key)
@@ -281,7 +313,7 @@ def test_epoch_ordered_dataset_orders_by_epoch_and_starts_at_the_step():
         return [tuple(b.numpy()) for _, b in dataset.take(count)]
 
     from_start = first_batches(9)  # 3 epochs of 3 batches (one example dropped per epoch)
-    epochs = [sorted(sum(from_start[i:i + 3], ())) for i in (0, 3, 6)]
+    epochs = [sorted(sum(from_start[i : i + 3], ())) for i in (0, 3, 6)]
     assert all(len(set(e)) == 9 for e in epochs)
     assert from_start[:3] != from_start[3:6]  # reshuffled each epoch
     assert first_batches(9) == from_start  # no hidden state between iterators
@@ -293,18 +325,29 @@ def test_start_step_takes_the_step_that_fit_starts_from():
     x, y = _data()
     model = _model()
     first = StartStep()
-    model.fit(epoch_ordered_dataset(x, y, BATCH, SEED, first), epochs=1, steps_per_epoch=2,
-              verbose=0, callbacks=[first])
+    model.fit(
+        epoch_ordered_dataset(x, y, BATCH, SEED, first),
+        epochs=1,
+        steps_per_epoch=2,
+        verbose=0,
+        callbacks=[first],
+    )
     again = StartStep()  # a second fit continues from the optimizer's counter: step 2
-    model.fit(epoch_ordered_dataset(x, y, BATCH, SEED, again), epochs=1, steps_per_epoch=1,
-              verbose=0, callbacks=[again])
+    model.fit(
+        epoch_ordered_dataset(x, y, BATCH, SEED, again),
+        epochs=1,
+        steps_per_epoch=1,
+        verbose=0,
+        callbacks=[again],
+    )
     assert (int(first.step), int(again.step), int(model.optimizer.iterations)) == (0, 2, 3)
 
 
 def test_start_step_is_a_registered_keras_object():
     assert tf.keras.utils.get_registered_name(StartStep) == "adaste_tf>StartStep"
     clone = tf.keras.utils.deserialize_keras_object(
-        tf.keras.utils.serialize_keras_object(StartStep()))
+        tf.keras.utils.serialize_keras_object(StartStep())
+    )
     assert isinstance(clone, StartStep) and clone.get_config() == {}
 
 

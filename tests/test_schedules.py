@@ -2,10 +2,10 @@
 
 import math
 
+from adaste_tf import schedules
+
 import pytest
 import tensorflow as tf
-
-from adaste_tf import schedules
 
 
 def test_geometric_is_the_official_schedule():
@@ -32,7 +32,8 @@ def test_a_geometric_path_from_zero_is_refused_not_held_at_zero():
     with pytest.raises(ValueError, match="a geometric path from beta=0 stays at 0"):
         schedules.Geometric()(5, initial_beta=0.0, alpha=0.01)
     assert schedules.Geometric(initial=0.02)(0, initial_beta=0.0, alpha=0.01) == pytest.approx(
-        0.02 * 1.05)
+        0.02 * 1.05
+    )
 
 
 def test_a_two_argument_function_is_refused_where_it_is_given():
@@ -63,10 +64,16 @@ def test_pure_same_index_same_value_in_any_order():
     assert forward == list(reversed(backward))
 
 
-@pytest.mark.parametrize("schedule", [
-    schedules.Geometric(1.009, 0.02, 5.0), schedules.Constant(0.1), schedules.Constant(),
-    schedules.Linear(0.0, 1.0, 7), schedules.Cosine(None, 2.0, 3),
-])
+@pytest.mark.parametrize(
+    "schedule",
+    [
+        schedules.Geometric(1.009, 0.02, 5.0),
+        schedules.Constant(0.1),
+        schedules.Constant(),
+        schedules.Linear(0.0, 1.0, 7),
+        schedules.Cosine(None, 2.0, 3),
+    ],
+)
 def test_serialization_round_trip(schedule):
     config = schedules.serialize(schedule)
     restored = schedules.get(config)
@@ -74,7 +81,8 @@ def test_serialization_round_trip(schedule):
     assert restored.get_config() == schedule.get_config()
     restored_keras = tf.keras.utils.deserialize_keras_object(config)
     assert [restored_keras(i, initial_beta=0.01, alpha=0.01) for i in range(9)] == [
-        schedule(i, initial_beta=0.01, alpha=0.01) for i in range(9)]
+        schedule(i, initial_beta=0.01, alpha=0.01) for i in range(9)
+    ]
 
 
 def test_get_accepts_names_callables_and_none():
@@ -93,17 +101,20 @@ def test_registration_does_not_shadow_keras_names():
 # A rate below 1 or NaN, a string initial, a negative Constant, zero or fractional steps, an
 # unknown name and a negative index are cases of the bad-input catalogue (test_bad_inputs.py);
 # the ones below are not there.
-@pytest.mark.parametrize("make,parameter", [
-    (lambda: schedules.Geometric(initial=-1.0), "initial"),
-    (lambda: schedules.Geometric(maximum=math.inf), "maximum"),
-    (lambda: schedules.Constant("0.1"), "value"),
-    (lambda: schedules.Exponential(steps=0), "steps"),
-    (lambda: schedules.Geometric.compressed(0), "epochs"),
-    (lambda: schedules.Geometric.compressed(30, rate=0.9), "rate"),
-    (lambda: schedules.Geometric(time_scale=0.0), "time_scale"),
-    (lambda: schedules.get(3), "schedule"),
-    (lambda: schedules.get({"class_name": "Nope", "config": {}}), "schedule"),
-])
+@pytest.mark.parametrize(
+    "make,parameter",
+    [
+        (lambda: schedules.Geometric(initial=-1.0), "initial"),
+        (lambda: schedules.Geometric(maximum=math.inf), "maximum"),
+        (lambda: schedules.Constant("0.1"), "value"),
+        (lambda: schedules.Exponential(steps=0), "steps"),
+        (lambda: schedules.Geometric.compressed(0), "epochs"),
+        (lambda: schedules.Geometric.compressed(30, rate=0.9), "rate"),
+        (lambda: schedules.Geometric(time_scale=0.0), "time_scale"),
+        (lambda: schedules.get(3), "schedule"),
+        (lambda: schedules.get({"class_name": "Nope", "config": {}}), "schedule"),
+    ],
+)
 def test_bad_arguments_name_the_parameter(make, parameter):
     with pytest.raises((ValueError, TypeError), match=f"`{parameter}`"):
         make()
@@ -137,5 +148,5 @@ def test_exponential_spans_start_to_end_in_steps_epochs():
 
 def test_fractional_index_interpolates_between_epochs():
     geometric = schedules.Geometric()
-    assert geometric(2.5) == pytest.approx(0.01 * 1.05 ** 3.5)
+    assert geometric(2.5) == pytest.approx(0.01 * 1.05**3.5)
     assert geometric(2) < geometric(2.5) < geometric(3)

@@ -5,15 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pytest
-import tensorflow as tf
-import tensorflow_datasets as tfds
-
 from adaste_tf import callbacks as adaste_callbacks
 from adaste_tf import data, optimizers, schedules
 from adaste_tf.zoo import data as zoo_data
 from adaste_tf.zoo import models, plots, train
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,9 +21,12 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture
 def tiny_local_data(monkeypatch, rng):
     """MNIST/Fashion-MNIST replaced by 40 random examples (the real loader is tested elsewhere)."""
+
     def fake(name, split, data_dir=None, source="auto"):
-        return (rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
-                rng.integers(0, 10, 40).astype(np.int64))
+        return (
+            rng.integers(0, 256, (40, 28, 28), dtype=np.uint8),
+            rng.integers(0, 10, 40).astype(np.int64),
+        )
 
     monkeypatch.setattr(data, "load_arrays", fake)
 
@@ -32,12 +35,13 @@ def tiny_local_data(monkeypatch, rng):
 def striped_local_data(monkeypatch):
     """MNIST/Fashion-MNIST replaced by 200 noisy images whose class is the row of a white
     stripe: data with signal, which a network learns in a few dozen steps."""
+
     def fake(name, split, data_dir=None, source="auto"):
         rng = np.random.default_rng(["train", "test"].index(split))
         labels = rng.integers(0, 10, 200)
         images = rng.integers(0, 64, (200, 28, 28)).astype(np.uint8)
         for image, label in zip(images, labels):
-            image[2 * label + 4:2 * label + 6, :] = 255
+            image[2 * label + 4 : 2 * label + 6, :] = 255
         return images, labels.astype(np.int64)
 
     monkeypatch.setattr(data, "load_arrays", fake)
@@ -47,17 +51,32 @@ def striped_local_data(monkeypatch):
 # differently) on Fashion-MNIST, and every network on every data set (each has its own input
 # pipeline and shape) with AdaSTE: what the full product would add is covered by both.
 COMBINATIONS = sorted(
-    {(model, "fashion_mnist", estimator) for model in train.MODELS
-     for estimator in models.ESTIMATORS}
-    | {(model, dataset, "adaste") for model in train.MODELS for dataset in zoo_data.DATASETS})
+    {
+        (model, "fashion_mnist", estimator)
+        for model in train.MODELS
+        for estimator in models.ESTIMATORS
+    }
+    | {(model, dataset, "adaste") for model in train.MODELS for dataset in zoo_data.DATASETS}
+)
 
 
 @pytest.mark.parametrize("model, dataset, estimator", COMBINATIONS)
-def test_every_network_estimator_and_data_set_trains_one_epoch(model, dataset, estimator,
-                                                               tiny_local_data):
+def test_every_network_estimator_and_data_set_trains_one_epoch(
+    model, dataset, estimator, tiny_local_data
+):
     with tfds.testing.mock_data(num_examples=40):
-        result = train.train(model, dataset, estimator, epochs=1, batch_size=16, limit=40,
-                             width=0.0625, hidden=(16,), eager=True, verbose=0)
+        result = train.train(
+            model,
+            dataset,
+            estimator,
+            epochs=1,
+            batch_size=16,
+            limit=40,
+            width=0.0625,
+            hidden=(16,),
+            eager=True,
+            verbose=0,
+        )
     # Random data: nothing to learn in one epoch. Whether training learns is checked below.
     assert np.isfinite(result["history"]["loss"][0]) and np.isfinite(result["test_loss"])
     assert ("beta" in result["history"]) == (estimator == "adaste")
@@ -65,8 +84,17 @@ def test_every_network_estimator_and_data_set_trains_one_epoch(model, dataset, e
 
 @pytest.mark.parametrize("estimator", models.ESTIMATORS)
 def test_every_estimator_learns_data_with_signal(estimator, striped_local_data):
-    result = train.train("mlp", "fashion_mnist", estimator, epochs=2, batch_size=16, limit=160,
-                         hidden=(32,), jit=False, verbose=0)
+    result = train.train(
+        "mlp",
+        "fashion_mnist",
+        estimator,
+        epochs=2,
+        batch_size=16,
+        limit=160,
+        hidden=(32,),
+        jit=False,
+        verbose=0,
+    )
     loss = result["history"]["loss"]
     assert loss[1] < loss[0], loss
     assert result["test_accuracy"] > 0.4, result["test_accuracy"]  # 10 classes: chance is 0.1
@@ -74,8 +102,24 @@ def test_every_estimator_learns_data_with_signal(estimator, striped_local_data):
 
 def test_cli_writes_history_checkpoints_and_plot(tmp_path, tiny_local_data):
     out = tmp_path / "run"
-    train.main(["--model", "mlp", "--dataset", "fashion_mnist", "--estimator", "adaste",
-                "--epochs", "2", "--limit", "40", "--batch-size", "8", "--out", str(out)])
+    train.main(
+        [
+            "--model",
+            "mlp",
+            "--dataset",
+            "fashion_mnist",
+            "--estimator",
+            "adaste",
+            "--epochs",
+            "2",
+            "--limit",
+            "40",
+            "--batch-size",
+            "8",
+            "--out",
+            str(out),
+        ]
+    )
     history = json.loads((out / "history.json").read_text())
     assert len(history["history"]["beta"]) == 2
     assert history["history"]["beta"][1] > history["history"]["beta"][0]
@@ -84,14 +128,69 @@ def test_cli_writes_history_checkpoints_and_plot(tmp_path, tiny_local_data):
     tf.keras.models.load_model(out / "final.keras")
 
 
+def test_cli_without_out_writes_to_a_fresh_directory_under_runs(
+    tmp_path, tiny_local_data, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    argv = [
+        "--epochs",
+        "2",
+        "--limit",
+        "40",
+        "--batch-size",
+        "8",
+        "--hidden",
+        "16",
+        "8",
+        "--verbose",
+        "0",
+    ]
+    train.main(argv)
+    train.main(argv)
+    runs = sorted((tmp_path / "runs").iterdir())
+    assert len(runs) == 2 and all(run.name.startswith("mlp-adaste-") for run in runs)
+    printed = capsys.readouterr().out
+    for run in runs:
+        assert (run / "history.json").is_file()
+        assert f"outputs in {run.relative_to(tmp_path)}/" in printed
+    model = tf.keras.models.load_model(runs[0] / "final.keras")
+    assert [layer.units for layer in model.layers if hasattr(layer, "units")] == [16, 8, 10]
+
+
+def test_cli_help_shows_every_flag_with_help_and_default_and_no_markdown():
+    parser = train._parser()
+    text = parser.format_help()
+    assert "```" not in text and "`" not in parser.description
+    for action in parser._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, action.dest
+        assert "(default:" in parser.formatter_class(prog="x")._get_help_string(action), action.dest
+
+
+def test_official_compressed_recipe_is_the_official_recipe_over_the_compressed_path():
+    official, compressed = train.RECIPES["official"], train.RECIPES["official_compressed"]
+    assert (compressed.optimizer, compressed.latent_magnitude, compressed.variant) == (
+        official.optimizer,
+        official.latent_magnitude,
+        official.variant,
+    )
+    assert official.beta_schedule(20).rate == pytest.approx(1.05)
+    assert (
+        compressed.beta_schedule(20).get_config()
+        == train.RECIPES["fast"].beta_schedule(20).get_config()
+    )
+
+
 def _run(estimator: str, epochs: int, beta: bool) -> dict:
     """A result as `train` returns it, with a made-up history of `epochs` epochs."""
-    history = {key: list(np.linspace(0.5, 0.9, epochs))
-               for key in ("loss", "accuracy", "val_loss", "val_accuracy")}
+    history = {
+        key: list(np.linspace(0.5, 0.9, epochs))
+        for key in ("loss", "accuracy", "val_loss", "val_accuracy")
+    }
     if beta:
         history["beta"] = [0.01 * 1.05 ** (e + 1) for e in range(epochs)]
-    return {"model": "mlp", "estimator": estimator, "dataset": "fashion_mnist",
-            "history": history}
+    return {"model": "mlp", "estimator": estimator, "dataset": "fashion_mnist", "history": history}
 
 
 def _visible_xticks(ax) -> list[float]:
@@ -125,29 +224,53 @@ def test_curves_of_several_runs(tmp_path):
 
 def test_official_recipe_uses_the_official_pieces(tiny_local_data):
     keep = tf.keras.callbacks.Callback()  # fit hands every callback the model
-    record = train.train("mlp", "fashion_mnist", "adaste", recipe="official", epochs=1,
-                         limit=40, hidden=(16,), verbose=0, callbacks=[keep])
+    record = train.train(
+        "mlp",
+        "fashion_mnist",
+        "adaste",
+        recipe="official",
+        epochs=1,
+        limit=40,
+        hidden=(16,),
+        verbose=0,
+        callbacks=[keep],
+    )
     assert record == json.loads(json.dumps(record))  # the record is JSON data, no live objects
     model = keep.model
     assert isinstance(model.optimizer, optimizers.OfficialMomentum)
     assert model.optimizer.gradient_scale == float(10 * 36) ** 2
     kernels = [w.numpy() for w in model.trainable_weights if "kernel" in w.name]
     assert all(np.abs(k).max() > 5 for k in kernels)  # started at +-10, moved little
-    quantizers = [layer.kernel_quantizer for layer in model.layers
-                  if hasattr(layer, "kernel_quantizer")]
+    quantizers = [
+        layer.kernel_quantizer for layer in model.layers if hasattr(layer, "kernel_quantizer")
+    ]
     assert {q.variant for q in quantizers} == {"official"}
 
 
-@pytest.mark.parametrize("kwargs,parameter", [
-    ({"model": "vgg19"}, "model"), ({"dataset": "imagenet"}, "dataset"),
-    ({"estimator": "dorefa"}, "estimator"), ({"epochs": 0}, "epochs"),
-    ({"recipe": "slow"}, "recipe"), ({"lr": -1.0}, "lr"),
-    ({"callbacks": ["ModelCheckpoint"]}, "callbacks"),
-    ({"callbacks": [adaste_callbacks.RelaxationScheduler(schedules.Constant(0.1))]}, "callbacks"),
-])
+@pytest.mark.parametrize(
+    "kwargs,parameter",
+    [
+        ({"model": "vgg19"}, "model"),
+        ({"dataset": "imagenet"}, "dataset"),
+        ({"estimator": "dorefa"}, "estimator"),
+        ({"epochs": 0}, "epochs"),
+        ({"recipe": "slow"}, "recipe"),
+        ({"lr": -1.0}, "lr"),
+        ({"callbacks": ["ModelCheckpoint"]}, "callbacks"),
+        (
+            {"callbacks": [adaste_callbacks.RelaxationScheduler(schedules.Constant(0.1))]},
+            "callbacks",
+        ),
+    ],
+)
 def test_bad_arguments_name_the_parameter(kwargs, parameter, tiny_local_data):
-    arguments = {"model_name": "mlp", "dataset": "fashion_mnist", "estimator": "adaste",
-                 "epochs": 1, **kwargs}
+    arguments = {
+        "model_name": "mlp",
+        "dataset": "fashion_mnist",
+        "estimator": "adaste",
+        "epochs": 1,
+        **kwargs,
+    }
     if "model" in arguments:
         arguments["model_name"] = arguments.pop("model")
     with pytest.raises((ValueError, TypeError), match=f"`{parameter}`"):
@@ -156,9 +279,21 @@ def test_bad_arguments_name_the_parameter(kwargs, parameter, tiny_local_data):
 
 def _demo(out: Path, *args: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "train_fashion_mnist.py"), "--limit", "512",
-         "--epochs", "2", "--out", str(out), *args],
-        capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            str(ROOT / "examples" / "train_fashion_mnist.py"),
+            "--limit",
+            "512",
+            "--epochs",
+            "2",
+            "--out",
+            str(out),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -166,8 +301,9 @@ def _demo(out: Path, *args: str) -> subprocess.CompletedProcess:
 @pytest.mark.slow
 def test_demo_runs_on_a_few_hundred_real_examples_and_repeats_exactly(tmp_path):
     if not data.DEBIAN_FASHION_MNIST_DIR.is_dir():
-        pytest.skip(f"{data.DEBIAN_FASHION_MNIST_DIR} is absent (apt-get install "
-                    "dataset-fashion-mnist)")
+        pytest.skip(
+            f"{data.DEBIAN_FASHION_MNIST_DIR} is absent (apt-get install dataset-fashion-mnist)"
+        )
     result = _demo(tmp_path / "first")
     assert "step time AdaSTE / ste_sign" in result.stdout
     assert "seed 0, op determinism on: these accuracies repeat" in result.stdout
@@ -179,8 +315,10 @@ def test_demo_runs_on_a_few_hundred_real_examples_and_repeats_exactly(tmp_path):
     assert (tmp_path / "first" / "adaste" / "final.keras").is_file()
     # A second process on the same machine: the same history, bit for bit.
     _demo(tmp_path / "again", "--estimators", "adaste")
-    first, again = (json.loads((tmp_path / run / "adaste" / "history.json").read_text())
-                    for run in ("first", "again"))
+    first, again = (
+        json.loads((tmp_path / run / "adaste" / "history.json").read_text())
+        for run in ("first", "again")
+    )
     assert again["history"] == first["history"]
     assert again["test_accuracy"] == first["test_accuracy"]
 

@@ -1,18 +1,19 @@
 """The harness's splits (adaste_tf.zoo.data): the held-out validation set, the conv padding,
 and CIFAR's augmentation and normalization, against numpy computations of the same."""
 
+from adaste_tf import data
+from adaste_tf.zoo import data as zoo_data
+
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from adaste_tf import data
-from adaste_tf.zoo import data as zoo_data
-
 
 @pytest.fixture
 def numbered_mnist(monkeypatch):
     """50 training and 20 test images; image i is filled with the value i, its label is i % 10."""
+
     def fake(name, split, data_dir=None, source="auto"):
         n = 50 if split == "train" else 20
         images = np.broadcast_to(np.arange(n, dtype=np.uint8)[:, None, None], (n, 28, 28))
@@ -31,7 +32,10 @@ def test_validation_is_the_last_tenth_of_the_training_set(numbered_mnist):
     train_x, _ = _arrays(splits.train)
     val_x, val_y = _arrays(splits.validation)
     test_x, _ = _arrays(splits.test)
-    ids = lambda x: np.rint(x[:, 0, 0] * 255).astype(int)  # the value each image is filled with
+
+    def ids(x):  # the value each image is filled with
+        return np.rint(x[:, 0, 0] * 255).astype(int)
+
     assert ids(val_x).tolist() == list(range(45, 50)) and val_y.tolist() == [5, 6, 7, 8, 9]
     assert sorted(ids(train_x).tolist()) == list(range(45))  # shuffled, none held out twice
     assert ids(test_x).tolist() == list(range(20))  # the test split keeps its order
@@ -43,8 +47,9 @@ def test_conv_networks_get_the_images_zero_padded_to_32_by_32(numbered_mnist):
     x, _ = _arrays(splits.test)
     assert x.shape == (20, 32, 32, 1) and splits.input_shape == (32, 32, 1)
     filled = np.arange(20, dtype=np.float32)[:, None, None] / np.float32(255)
-    np.testing.assert_allclose(x[:, 2:30, 2:30, 0], np.broadcast_to(filled, (20, 28, 28)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        x[:, 2:30, 2:30, 0], np.broadcast_to(filled, (20, 28, 28)), rtol=1e-6
+    )
     border = np.ones((32, 32), bool)
     border[2:30, 2:30] = False
     assert not x[:, border].any()
@@ -74,12 +79,18 @@ def test_cifar100_has_100_classes():
         assert zoo_data.load_splits("cifar100", 5).num_classes == 100
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(name="imagenet"), r"load_splits: `name` must be one of 'mnist', 'fashion_mnist', "
-                            r"'cifar10', 'cifar100', got 'imagenet'"),
-    (dict(batch_size=0), r"load_splits: `batch_size` must be"),
-    (dict(limit=1), r"load_splits: `limit` must be"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            dict(name="imagenet"),
+            r"load_splits: `name` must be one of 'mnist', 'fashion_mnist', "
+            r"'cifar10', 'cifar100', got 'imagenet'",
+        ),
+        (dict(batch_size=0), r"load_splits: `batch_size` must be"),
+        (dict(limit=1), r"load_splits: `limit` must be"),
+    ],
+)
 def test_bad_arguments_name_the_parameter(kwargs, message):
     arguments = dict(name="mnist", batch_size=8) | kwargs
     with pytest.raises((ValueError, TypeError), match=message):

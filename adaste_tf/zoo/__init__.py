@@ -11,7 +11,7 @@ is never imported by it, as larq-zoo builds on larq: `import adaste_tf` loads no
   (`python -m adaste_tf.zoo.train`, or `adaste-train`);
 - `adaste_tf.zoo.plots`: the one matplotlib set-up of the CLI's curves and the benchmarks.
 
-Example:
+Examples:
     >>> from adaste_tf.zoo import models
     >>> models.mlp((28, 28), 10, hidden=(32,)).count_params() > 0
     True

@@ -5,7 +5,7 @@ tensorflow-datasets); CIFAR-10/100 come from tensorflow-datasets only, with the 
 augmentation and normalization. The validation split is held out of the training set as the
 official code holds it out (its `--val-split`).
 
-Example:
+Examples:
     >>> from adaste_tf.zoo import data as zoo_data
     >>> zoo_data.DATASETS
     ('mnist', 'fashion_mnist', 'cifar10', 'cifar100')
@@ -16,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 import os
 
-import numpy as np
-import tensorflow as tf
-
 # Besides its public loaders, the splits reuse adaste_tf.data's batching pipeline and its
 # data_dir check (private to the package, shared with its harness), so both pipelines are one.
-from adaste_tf import data, validation
+from adaste_tf import data, extras, validation
+
+import numpy as np
+import tensorflow as tf
 
 __all__ = ["CIFAR_NORMALIZATION", "DATASETS", "VALIDATION_FRACTION", "Splits", "load_splits"]
 
@@ -40,7 +40,7 @@ VALIDATION_FRACTION = 0.1
 class Splits:
     """Batched train / validation / test datasets of one data set, with what a model needs.
 
-    Example:
+    Examples:
         >>> splits = load_splits("fashion_mnist", 64, limit=100, conv=True)
         >>> splits.input_shape, splits.num_classes, splits.train_size
         ((32, 32, 1), 10, 90)
@@ -54,8 +54,15 @@ class Splits:
     train_size: int
 
 
-def load_splits(name: str, batch_size: int, *, seed: int = 0, limit: int | None = None,
-                data_dir: str | os.PathLike | None = None, conv: bool = False) -> Splits:
+def load_splits(
+    name: str,
+    batch_size: int,
+    *,
+    seed: int = 0,
+    limit: int | None = None,
+    data_dir: str | os.PathLike | None = None,
+    conv: bool = False,
+) -> Splits:
     """Train (shuffled; augmented for CIFAR), validation (the last 10% of the training set,
     as the official code holds out) and test datasets.
 
@@ -65,7 +72,7 @@ def load_splits(name: str, batch_size: int, *, seed: int = 0, limit: int | None 
     (4-pixel zero-padded random crop, horizontal flip) and per-channel normalization. `limit`
     keeps the first `limit` training examples (and at most `limit` test examples).
 
-    Example:
+    Examples:
         >>> splits = load_splits("fashion_mnist", 128, limit=1000)
         >>> splits.input_shape, splits.num_classes, splits.train_size
         ((28, 28), 10, 900)
@@ -84,15 +91,23 @@ def load_splits(name: str, batch_size: int, *, seed: int = 0, limit: int | None 
     if data_dir is not None:
         data._checked_data_dir(data_dir, owner)
     cifar = name in CIFAR_NORMALIZATION
-    load = _load_tfds_images if cifar else (
-        lambda name, split: data.load_arrays(name, split, data_dir=data_dir))
+    load = (
+        _load_tfds_images
+        if cifar
+        else (lambda name, split: data.load_arrays(name, split, data_dir=data_dir))
+    )
     (x_train, y_train), (x_test, y_test) = (load(name, split) for split in data.SPLITS)
     if limit is not None:
-        x_train, y_train, x_test, y_test = (x_train[:limit], y_train[:limit], x_test[:limit],
-                                            y_test[:limit])
+        x_train, y_train, x_test, y_test = (
+            x_train[:limit],
+            y_train[:limit],
+            x_test[:limit],
+            y_test[:limit],
+        )
     if conv and not cifar:
-        x_train, x_test = (np.pad(x, [(0, 0), (2, 2), (2, 2)])[..., np.newaxis]
-                           for x in (x_train, x_test))
+        x_train, x_test = (
+            np.pad(x, [(0, 0), (2, 2), (2, 2)])[..., np.newaxis] for x in (x_train, x_test)
+        )
     n_val = max(1, int(round(VALIDATION_FRACTION * len(y_train))))
     x_val, y_val = x_train[-n_val:], y_train[-n_val:]
     x_train, y_train = x_train[:-n_val], y_train[:-n_val]
@@ -102,9 +117,14 @@ def load_splits(name: str, batch_size: int, *, seed: int = 0, limit: int | None 
         return data._batched(x, y, batch_size, shuffle=train, seed=seed, prepare=prepare)
 
     num_classes = 100 if name == "cifar100" else 10
-    return Splits(pipeline(x_train, y_train, True), pipeline(x_val, y_val, False),
-                  pipeline(x_test, y_test, False), tuple(x_train.shape[1:]), num_classes,
-                  len(y_train))
+    return Splits(
+        pipeline(x_train, y_train, True),
+        pipeline(x_val, y_val, False),
+        pipeline(x_test, y_test, False),
+        tuple(x_train.shape[1:]),
+        num_classes,
+        len(y_train),
+    )
 
 
 def _cifar_preprocessor(name: str):
@@ -124,7 +144,7 @@ def _cifar_preprocessor(name: str):
 
 def _load_tfds_images(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Any tfds image classification data set as uint8 images and int64 labels."""
-    import tensorflow_datasets as tfds  # lazy: slow to import
+    tfds = extras.require("tensorflow_datasets", f"loading {name!r} through tensorflow-datasets")
 
     try:
         ds = tfds.load(name, split=split, as_supervised=True, batch_size=10000)
@@ -132,6 +152,7 @@ def _load_tfds_images(name: str, split: str) -> tuple[np.ndarray, np.ndarray]:
         raise data.DataUnavailableError(
             f"load_splits: {name!r} comes from tensorflow-datasets, which could not provide it "
             f"({error}). Run once online to download it to {data._tfds_data_dir()}, or set "
-            f"TFDS_DATA_DIR to a directory that has it prepared.") from error
+            f"TFDS_DATA_DIR to a directory that has it prepared."
+        ) from error
     images, labels = zip(*((x.numpy(), y.numpy()) for x, y in ds))
     return np.concatenate(images), np.concatenate(labels).astype(np.int64)

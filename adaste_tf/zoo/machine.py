@@ -21,7 +21,7 @@ def cpu(cpuinfo: str | None = None) -> dict[str, Any]:
 
     `cpuinfo` is the text of /proc/cpuinfo (read when None; empty where the OS has none).
 
-    Example:
+    Examples:
         >>> info = cpu("model name\\t: Example CPU\\nflags\\t\\t: fpu sse4_2 avx2 fma\\n")
         >>> info["model"], info["isa"]
         ('Example CPU', ['avx2', 'fma', 'sse4_2'])
@@ -31,10 +31,13 @@ def cpu(cpuinfo: str | None = None) -> dict[str, Any]:
             cpuinfo = Path("/proc/cpuinfo").read_text()
         except OSError:  # not Linux
             cpuinfo = ""
-    info: dict[str, Any] = {"model": platform.processor() or platform.machine(),
-                            "cores": len(os.sched_getaffinity(0))
-                            if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-                            "isa": []}
+    info: dict[str, Any] = {
+        "model": platform.processor() or platform.machine(),
+        "cores": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "isa": [],
+    }
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         if key.strip() == "model name":
@@ -48,7 +51,7 @@ def cpu(cpuinfo: str | None = None) -> dict[str, Any]:
 def describe(info: dict[str, Any] | None = None) -> str:
     """One line: model, cores, and whether AVX-512 is there, then the instruction sets.
 
-    Example:
+    Examples:
         >>> describe({"model": "Example CPU", "cores": 2, "isa": ["avx2", "fma"]})
         'Example CPU, 2 cores, AVX2 without AVX-512 (avx2 fma)'
     """

@@ -7,7 +7,7 @@ last layer is followed, as in the official code, by a BatchNorm without scale or
 softmax unless `output_activation` asks for one (train with
 `SparseCategoricalCrossentropy(from_logits=True)`).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from adaste_tf.zoo import models
     >>> model = models.vgg16(input_shape=(32, 32, 3), num_classes=10)
@@ -33,10 +33,10 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from adaste_tf import validation
+
 import larq as lq
 import tensorflow as tf
-
-from adaste_tf import validation
 
 __all__ = ["mlp", "vgg16", "resnet18", "ESTIMATORS"]
 
@@ -63,15 +63,23 @@ class _Layers:
     initializer gets seed + layer index, so layers of one shape do not start identical.
     """
 
-    def __init__(self, owner: str, kernel_quantizer, input_quantizer, kernel_initializer,
-                 kernel_constraint, binarize_first_last: bool):
+    def __init__(
+        self,
+        owner: str,
+        kernel_quantizer,
+        input_quantizer,
+        kernel_initializer,
+        kernel_constraint,
+        binarize_first_last: bool,
+    ):
         self.owner = owner
         self._kernel_quantizer = _quantizer_factory("kernel_quantizer", kernel_quantizer, owner)
         self._input_quantizer = _quantizer_factory("input_quantizer", input_quantizer, owner)
         self._initializer = _initializer_factory(kernel_initializer, owner)
         self._constraint = _checked_constraint(kernel_constraint, owner)
         self.binarize_first_last = validation.boolean(
-            "binarize_first_last", binarize_first_last, owner=owner)
+            "binarize_first_last", binarize_first_last, owner=owner
+        )
         self._count = 0
 
     def _kwargs(self, position: str) -> dict[str, Any]:
@@ -79,8 +87,12 @@ class _Layers:
         self._count += 1
         if position != "middle" and not self.binarize_first_last:
             # Full precision: no quantizer, Keras's default initializer, no constraint.
-            return dict(kernel_quantizer=None, input_quantizer=None,
-                        kernel_initializer="glorot_uniform", kernel_constraint=None)
+            return dict(
+                kernel_quantizer=None,
+                input_quantizer=None,
+                kernel_initializer="glorot_uniform",
+                kernel_constraint=None,
+            )
         return dict(
             kernel_quantizer=self._kernel_quantizer(),
             # The first layer's input is the data, which is never quantized.
@@ -90,13 +102,26 @@ class _Layers:
         )
 
     def dense(self, units: int, name: str, position: str = "middle", use_bias: bool = False):
-        return lq.layers.QuantDense(units, use_bias=use_bias, name=name,
-                                    **self._kwargs(position))
+        return lq.layers.QuantDense(units, use_bias=use_bias, name=name, **self._kwargs(position))
 
-    def conv(self, filters: int, kernel_size: int, name: str, position: str = "middle",
-             strides: int = 1, padding: str = "same"):
-        return lq.layers.QuantConv2D(filters, kernel_size, strides=strides, padding=padding,
-                                     use_bias=False, name=name, **self._kwargs(position))
+    def conv(
+        self,
+        filters: int,
+        kernel_size: int,
+        name: str,
+        position: str = "middle",
+        strides: int = 1,
+        padding: str = "same",
+    ):
+        return lq.layers.QuantConv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding=padding,
+            use_bias=False,
+            name=name,
+            **self._kwargs(position),
+        )
 
 
 def mlp(
@@ -122,7 +147,7 @@ def mlp(
     momentum 0.15, as officially. The official MLP has three hidden layers of 2048 units:
     `hidden=(2048, 2048, 2048)`.
 
-    Example:
+    Examples:
         >>> model = mlp((28, 28), 10, hidden=(256, 256), kernel_quantizer="adaste")
         >>> [layer.name for layer in model.layers if layer.name.startswith("fc")]
         ['fc1', 'fc2', 'fc3']
@@ -158,8 +183,14 @@ def mlp(
     input_shape = _input_shape(input_shape, owner)
     num_classes = validation.integer("num_classes", num_classes, minimum=2, owner=owner)
     hidden = _hidden(hidden, owner)
-    layers = _Layers(owner, kernel_quantizer, input_quantizer, kernel_initializer,
-                     kernel_constraint, binarize_first_last)
+    layers = _Layers(
+        owner,
+        kernel_quantizer,
+        input_quantizer,
+        kernel_initializer,
+        kernel_constraint,
+        binarize_first_last,
+    )
     _check_head(activation, output_batchnorm, output_activation, name, owner)
 
     inputs = tf.keras.Input(shape=input_shape)
@@ -175,7 +206,21 @@ def mlp(
 
 
 # VGG-16's convolution widths; "M" marks the convolutions followed by a 2x2 max-pool.
-_VGG16_CONVS = (64, "M64", 128, "M128", 256, 256, "M256", 512, 512, "M512", 512, 512, "M512")
+_VGG16_CONVS: tuple[int | str, ...] = (
+    64,
+    "M64",
+    128,
+    "M128",
+    256,
+    256,
+    "M256",
+    512,
+    512,
+    "M512",
+    512,
+    512,
+    "M512",
+)
 
 
 def vgg16(
@@ -201,7 +246,7 @@ def vgg16(
     officially. Then Flatten and three bias-free dense layers (512, 512, `num_classes`), the
     first two with BatchNorm and activation, the last with a BatchNorm on the logits.
 
-    Example:
+    Examples:
         >>> model = vgg16((32, 32, 1), 10, "ste_sign", width=0.25, kernel_constraint="weight_clip")
         >>> model.get_layer("conv1").filters, model.output_shape  # 64 channels x 0.25
         (16, (None, 10))
@@ -231,15 +276,21 @@ def vgg16(
     input_shape = _input_shape(input_shape, owner, rank=3, min_size=32)
     num_classes = validation.integer("num_classes", num_classes, minimum=2, owner=owner)
     width = validation.real("width", width, minimum=0.0, strict=True, owner=owner)
-    layers = _Layers(owner, kernel_quantizer, input_quantizer, kernel_initializer,
-                     kernel_constraint, binarize_first_last)
+    layers = _Layers(
+        owner,
+        kernel_quantizer,
+        input_quantizer,
+        kernel_initializer,
+        kernel_constraint,
+        binarize_first_last,
+    )
     _check_head(activation, output_batchnorm, output_activation, name, owner)
 
     inputs = tf.keras.Input(shape=input_shape)
     x = inputs
     for i, spec in enumerate(_VGG16_CONVS, start=1):
         pool = isinstance(spec, str)
-        filters = _scaled(int(spec[1:]) if pool else spec, width)
+        filters = _scaled(int(spec[1:]) if isinstance(spec, str) else spec, width)
         x = layers.conv(filters, 3, f"conv{i}", position="first" if i == 1 else "middle")(x)
         if pool:
             x = tf.keras.layers.MaxPooling2D(2, name=f"pool{i}")(x)
@@ -281,7 +332,7 @@ def resnet18(
     shortcut convolutions count as middle layers: they are binary for both settings of
     `binarize_first_last`.
 
-    Example:
+    Examples:
         >>> model = resnet18((32, 32, 3), 100, "adaste", binarize_first_last=False)
         >>> model.get_layer("linear").kernel_quantizer is None  # the last layer stays real
         True
@@ -315,8 +366,14 @@ def resnet18(
     if stem_strides is None:
         stem_strides = 2 if input_shape[:2] == (64, 64) else 1
     stem_strides = validation.integer("stem_strides", stem_strides, minimum=1, owner=owner)
-    layers = _Layers(owner, kernel_quantizer, input_quantizer, kernel_initializer,
-                     kernel_constraint, binarize_first_last)
+    layers = _Layers(
+        owner,
+        kernel_quantizer,
+        input_quantizer,
+        kernel_initializer,
+        kernel_constraint,
+        binarize_first_last,
+    )
     _check_head(activation, output_batchnorm, output_activation, name, owner)
 
     inputs = tf.keras.Input(shape=input_shape)
@@ -326,8 +383,9 @@ def resnet18(
     for stage, channels in enumerate((64, 128, 256, 512), start=1):
         for block in range(2):
             strides = 2 if stage > 1 and block == 0 else 1
-            x = _basic_block(layers, x, _scaled(channels, width), strides, activation,
-                             f"layer{stage}_{block}")
+            x = _basic_block(
+                layers, x, _scaled(channels, width), strides, activation, f"layer{stage}_{block}"
+            )
     # Officially `avg_pool2d(out, 4)` on the 4x4 map of 32x32 (or 28x28) inputs, that is a
     # global average; the global form also serves other input sizes.
     x = tf.keras.layers.GlobalAveragePooling2D(name="avgpool")(x)
@@ -345,8 +403,9 @@ def _basic_block(layers: _Layers, x, channels: int, strides: int, activation, pr
     x = _batch_norm(_CONV_BN, f"{prefix}_bn2")(x)
     if strides != 1 or shortcut.shape[-1] != channels:
         # A 1x1 strided conv reads pixels 0, 2, 4, ... with "valid" padding, as PyTorch does.
-        shortcut = layers.conv(channels, 1, f"{prefix}_shortcut_conv", strides=strides,
-                               padding="valid")(shortcut)
+        shortcut = layers.conv(
+            channels, 1, f"{prefix}_shortcut_conv", strides=strides, padding="valid"
+        )(shortcut)
         shortcut = _batch_norm(_CONV_BN, f"{prefix}_shortcut_bn")(shortcut)
     x = tf.keras.layers.Add(name=f"{prefix}_add")([x, shortcut])
     return _activation(activation, f"{prefix}_act2")(x)
@@ -364,7 +423,8 @@ def _strided_conv(layers: _Layers, x, filters: int, strides: int, name: str, pos
 def _batch_norm(settings: tuple[float, float], name: str) -> tf.keras.layers.Layer:
     torch_momentum, epsilon = settings
     return tf.keras.layers.BatchNormalization(
-        momentum=1.0 - torch_momentum, epsilon=epsilon, center=False, scale=False, name=name)
+        momentum=1.0 - torch_momentum, epsilon=epsilon, center=False, scale=False, name=name
+    )
 
 
 def _activation(activation: str | None, name: str) -> Callable:
@@ -378,8 +438,9 @@ def _head(x, output_batchnorm: bool, bn_settings, bn_name: str, output_activatio
         x = _batch_norm(bn_settings, bn_name)(x)
     if output_activation is not None:
         # float32 so a softmax stays accurate under a mixed-precision policy.
-        x = tf.keras.layers.Activation(output_activation, dtype="float32",
-                                       name="output_activation")(x)
+        x = tf.keras.layers.Activation(
+            output_activation, dtype="float32", name="output_activation"
+        )(x)
     return x
 
 
@@ -387,32 +448,47 @@ def _scaled(channels: int, width: float) -> int:
     return max(1, int(round(channels * width)))
 
 
-def _input_shape(input_shape, owner: str, rank: int | None = None,
-                 min_size: int | None = None) -> tuple[int, ...]:
+def _input_shape(
+    input_shape, owner: str, rank: int | None = None, min_size: int | None = None
+) -> tuple[int, ...]:
     """Check a shape without batch axis: positive ints, `rank` of them, spatial >= min_size."""
-    ok = (isinstance(input_shape, Sequence) and not isinstance(input_shape, str)
-          and len(input_shape) > 0
-          and all(isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1
-                  for d in input_shape))
-    wanted = (f"a tuple of {rank} positive ints (height, width, channels)" if rank
-              else "a non-empty tuple of positive ints")
+    ok = (
+        isinstance(input_shape, Sequence)
+        and not isinstance(input_shape, str)
+        and len(input_shape) > 0
+        and all(
+            isinstance(d, numbers.Integral) and not isinstance(d, bool) and int(d) >= 1
+            for d in input_shape
+        )
+    )
+    wanted = (
+        f"a tuple of {rank} positive ints (height, width, channels)"
+        if rank
+        else "a non-empty tuple of positive ints"
+    )
     if not ok or (rank is not None and len(input_shape) != rank):
-        raise ValueError(f"{owner}: `input_shape` must be {wanted}, without the batch axis; "
-                         f"got {input_shape!r}.")
+        raise ValueError(
+            f"{owner}: `input_shape` must be {wanted}, without the batch axis; got {input_shape!r}."
+        )
     shape = tuple(int(d) for d in input_shape)
     if min_size is not None and min(shape[:2]) < min_size:
-        raise ValueError(f"{owner}: `input_shape` must have height and width >= {min_size} "
-                         f"(the network pools by 2 five times); got {input_shape!r}. Pad "
-                         f"smaller images, e.g. 28x28 to 32x32.")
+        raise ValueError(
+            f"{owner}: `input_shape` must have height and width >= {min_size} "
+            f"(the network pools by 2 five times); got {input_shape!r}. Pad "
+            f"smaller images, e.g. 28x28 to 32x32."
+        )
     return shape
 
 
 def _hidden(hidden, owner: str) -> tuple[int, ...]:
     if isinstance(hidden, str) or not isinstance(hidden, Sequence) or len(hidden) == 0:
-        raise ValueError(f"{owner}: `hidden` must be a non-empty sequence of positive ints "
-                         f"(units per hidden layer); got {hidden!r}.")
-    return tuple(validation.integer(f"hidden[{i}]", h, minimum=1, owner=owner)
-                 for i, h in enumerate(hidden))
+        raise ValueError(
+            f"{owner}: `hidden` must be a non-empty sequence of positive ints "
+            f"(units per hidden layer); got {hidden!r}."
+        )
+    return tuple(
+        validation.integer(f"hidden[{i}]", h, minimum=1, owner=owner) for i, h in enumerate(hidden)
+    )
 
 
 def _quantizer_factory(param: str, identifier, owner: str) -> Callable[[], Any]:
@@ -422,9 +498,11 @@ def _quantizer_factory(param: str, identifier, owner: str) -> Callable[[], Any]:
     try:
         quantizer = lq.quantizers.get(identifier)
     except (ValueError, TypeError) as error:
-        raise ValueError(f"{owner}: `{param}` must be a larq quantizer, its name (one of "
-                         f"{', '.join(ESTIMATORS)}, ...), a config dict or None; got "
-                         f"{identifier!r} ({error}).") from error
+        raise ValueError(
+            f"{owner}: `{param}` must be a larq quantizer, its name (one of "
+            f"{', '.join(ESTIMATORS)}, ...), a config dict or None; got "
+            f"{identifier!r} ({error})."
+        ) from error
     if isinstance(identifier, (str, dict)):
         return lambda: identifier  # larq builds a new quantizer for each layer
     if isinstance(quantizer, tf.keras.layers.Layer):
@@ -437,8 +515,10 @@ def _initializer_factory(identifier, owner: str) -> Callable[[int], Any]:
     try:
         initializer = tf.keras.initializers.get(identifier)
     except (ValueError, TypeError) as error:
-        raise ValueError(f"{owner}: `kernel_initializer` must be a Keras initializer or its "
-                         f"name; got {identifier!r} ({error}).") from error
+        raise ValueError(
+            f"{owner}: `kernel_initializer` must be a Keras initializer or its "
+            f"name; got {identifier!r} ({error})."
+        ) from error
     if not hasattr(initializer, "get_config"):
         return lambda index: initializer
     config = initializer.get_config()
@@ -456,9 +536,10 @@ def _checked_constraint(identifier, owner: str):
     try:
         tf.keras.constraints.get(identifier)
     except (ValueError, TypeError) as error:
-        raise ValueError(f"{owner}: `kernel_constraint` must be a Keras constraint, its name "
-                         f"(such as 'weight_clip') or None; got {identifier!r} ({error})."
-                         ) from error
+        raise ValueError(
+            f"{owner}: `kernel_constraint` must be a Keras constraint, its name "
+            f"(such as 'weight_clip') or None; got {identifier!r} ({error})."
+        ) from error
     return identifier
 
 
@@ -469,8 +550,9 @@ def _check_head(activation, output_batchnorm, output_activation, name, owner: st
         try:
             tf.keras.activations.get(value)
         except (ValueError, TypeError) as error:
-            raise ValueError(f"{owner}: `{param}` must be a Keras activation or None; got "
-                             f"{value!r} ({error}).") from error
+            raise ValueError(
+                f"{owner}: `{param}` must be a Keras activation or None; got {value!r} ({error})."
+            ) from error
     validation.boolean("output_batchnorm", output_batchnorm, owner=owner)
     if not isinstance(name, str) or not name:
         raise ValueError(f"{owner}: `name` must be a non-empty string; got {name!r}.")

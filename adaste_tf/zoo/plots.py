@@ -10,28 +10,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from adaste_tf import extras
+
 __all__ = ["figure", "plot_curves", "save"]
 
 
-def figure(title: str = "", ncols: int = 1, size: tuple[float, float] | None = None
-           ) -> tuple[Any, Any]:
+def figure(
+    title: str = "", ncols: int = 1, size: tuple[float, float] | None = None
+) -> tuple[Any, Any]:
     """A figure with `ncols` axes side by side (one axes object when `ncols` is 1) and a title.
 
-    Example:
+    Examples:
         >>> fig, ax = figure("test accuracy against beta")
         >>> fig.get_suptitle()
         'test accuracy against beta'
     """
-    import matplotlib
-
+    matplotlib = extras.require("matplotlib", "adaste_tf.zoo.plots (figures)")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, ncols, figsize=size or (7 * ncols if ncols < 3 else 5 * ncols,
-                                                         4.5))
+    fig, axes = plt.subplots(1, ncols, figsize=size or (7 * ncols if ncols < 3 else 5 * ncols, 4.5))
     if title:
         fig.suptitle(title, fontsize=9)
-    for ax in (axes if ncols > 1 else [axes]):
+    for ax in axes if ncols > 1 else [axes]:
         ax.grid(alpha=0.3)
     return fig, axes
 
@@ -39,7 +40,7 @@ def figure(title: str = "", ncols: int = 1, size: tuple[float, float] | None = N
 def save(fig: Any, path: str | Path) -> None:
     """Lay out, write to `path` (PNG at 100 dpi) and close the figure.
 
-    Example:
+    Examples:
         >>> import os, tempfile
         >>> fig, ax = figure()
         >>> path = os.path.join(tempfile.mkdtemp(), "f.png")
@@ -62,7 +63,7 @@ def plot_curves(results: dict[str, dict[str, Any]], path: str | Path) -> Any:
     (AdaSTE's `RelaxationScheduler` does), and the title names the runs' model, estimator(s)
     and dataset (the keys of `adaste_tf.zoo.train.train`'s record).
 
-    Example:
+    Examples:
         >>> import os, tempfile
         >>> run = {"model": "mlp", "estimator": "adaste", "dataset": "fashion_mnist",
         ...        "history": {"loss": [0.52], "accuracy": [0.81], "val_loss": [0.44],
@@ -72,11 +73,12 @@ def plot_curves(results: dict[str, dict[str, Any]], path: str | Path) -> Any:
         >>> figure.get_suptitle(), os.path.getsize(path) > 0
         ('mlp, adaste, fashion_mnist', True)
     """
-    from matplotlib.ticker import MaxNLocator
+    ticker = extras.require("matplotlib.ticker", "adaste_tf.zoo.plots (figures)")
 
     with_beta = any("beta" in result["history"] for result in results.values())
-    fig, axes = figure(_run_title(results), ncols=3 if with_beta else 2,
-                       size=(15 if with_beta else 10, 4))
+    fig, axes = figure(
+        _run_title(results), ncols=3 if with_beta else 2, size=(15 if with_beta else 10, 4)
+    )
     acc_ax, loss_ax = axes[0], axes[1]
     for label, result in results.items():
         h = result["history"]
@@ -91,7 +93,7 @@ def plot_curves(results: dict[str, dict[str, Any]], path: str | Path) -> Any:
     for ax, name in zip(axes, ("accuracy", "loss", "beta")):
         ax.set(xlabel="epoch", ylabel=name)
         # Integer epochs only; without the locator one epoch gets ticks at 0.96 ... 1.04.
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True, min_n_ticks=1))
         ax.set_xlim(0.5, max(len(r["history"]["loss"]) for r in results.values()) + 0.5)
     acc_ax.legend()
     if with_beta:
