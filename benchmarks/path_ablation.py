@@ -8,15 +8,18 @@
         --out docs/results/path_ablation_vgg.json
     python benchmarks/path_ablation.py --network vgg --modes unnormalized --adam-epsilon 1e-12 \
         --extend --out docs/results/path_ablation_vgg.json
+    python benchmarks/path_ablation.py --network vgg --limit 22300 --no-jit --seeds 0 1 2 \
+        --modes tau0 --diagnostics --out docs/results/path_ablation_vgg_seeds.json
 
 The set-up of `benchmarks/estimators.py` (the `fast` recipe, beta over the compressed official
-path), AdaSTE only, one seed. Modes:
+path), AdaSTE only. Modes:
 - `default`: the default bounded rule;
 - `tau0`: `flip_reach=0`, no adaptive flip case;
 - `unnormalized`: the default rule's scale divided by `1 + beta`, i.e. in latent units, where a
   non-flipping step has the relaxation's slope `1/(1+beta)` (the rule before it was normalized);
 - `tau0_unnormalized`: both.
-`--adam-epsilon` replaces Adam's epsilon (1e-7).
+`--adam-epsilon` replaces Adam's epsilon (1e-7). With `--diagnostics` each record keeps AdaSTE's
+per-epoch diagnostics (the fraction of latent weights near zero, the mean inward scale, ...).
 
 `unnormalized` is not an option of the quantizer; this experiment replaces the quantizer's
 compiled backward for the "bounded" variant in this process only.
@@ -68,7 +71,24 @@ def main():
     parser.add_argument("--network", choices=("mlp", "vgg"), default="mlp")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--epochs", type=int, default=None, help="default: 30 (mlp), 20 (vgg)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one run per seed")
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="training images (default: 6000 for vgg, all for mlp)",
+    )
+    parser.add_argument(
+        "--jit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="XLA-compile the train step",
+    )
+    parser.add_argument(
+        "--diagnostics",
+        action="store_true",
+        help="keep AdaSTE's diagnostics per epoch in each record",
+    )
     parser.add_argument("--binary-activations", action="store_true")
     parser.add_argument("--adam-epsilon", type=float, default=None)
     parser.add_argument("--extend", action="store_true", help="add to the records in --out")
@@ -79,30 +99,38 @@ def main():
     out = Path(args.out)
     records = json.loads(out.read_text())["records"] if args.extend else []
     start = time.perf_counter()
-    for mode in args.modes:
+    limit = args.limit if args.limit is not None else (6000 if vgg else None)
+    for mode, seed in [(m, s) for m in args.modes for s in args.seeds]:
         use_mode(mode, args.adam_epsilon)
         result = train.train(
             "vgg16" if vgg else "mlp",
             "fashion_mnist",
             "adaste",
             epochs=epochs,
-            seed=args.seed,
+            seed=seed,
+            jit=args.jit,
+            diagnostics=args.diagnostics,
             verbose=0,
             hidden=(512, 512),
             width=0.125,
-            limit=6000 if vgg else None,
+            limit=limit,
             binary_activations=args.binary_activations,
         )
         records.append(
             {
                 "mode": mode,
+                "seed": seed,
                 "adam_epsilon": args.adam_epsilon,
                 "test_accuracy": result["test_accuracy"],
                 "val_accuracy": result["history"]["val_accuracy"],
+                "diagnostics": {
+                    k: v for k, v in result["history"].items() if "/" in k and args.diagnostics
+                },
             }
         )
         print(
-            f"{mode:<18} adam epsilon {args.adam_epsilon}: test {result['test_accuracy']:.4f}",
+            f"{mode:<18} seed {seed} adam epsilon {args.adam_epsilon}: "
+            f"test {result['test_accuracy']:.4f}",
             flush=True,
         )
     out.write_text(
