@@ -1,7 +1,7 @@
 """Optional dependencies, imported when a feature needs them, with an error that names the extra.
 
 The base install (`pip install adaste_tf`) carries what the quantizer, the callbacks and the
-schedules need: TensorFlow, tf-keras, larq and NumPy. Conversion to TFLite/LCE, the
+schedules need: TensorFlow, tf-keras, TensorBoard, larq and NumPy. Conversion to TFLite/LCE, the
 tensorflow-datasets loaders and the training harness need more, and each set installs as an
 extra. A call that needs a missing one raises an `ImportError` that says which extra to install.
 """

@@ -121,7 +121,7 @@ def test_requirements_are_ranges_and_the_base_install_is_light():
     for requirement in base + [r for reqs in extras.values() for r in reqs]:
         assert "==" not in requirement, requirement
     names = {r.split(">")[0].split("<")[0].split("[")[0] for r in base}
-    assert names == {"tensorflow", "tf-keras", "larq", "numpy"}
+    assert names == {"tensorflow", "tf-keras", "tensorboard", "larq", "numpy"}
     assert any(r.startswith("larq-compute-engine") for r in extras["export"])
     assert any(r.startswith("tensorflow-datasets") for r in extras["data"])
     assert any(r.startswith("matplotlib") for r in extras["zoo"])
