@@ -174,8 +174,17 @@ def main():
         help="add these runs to the records already in --out (e.g. one more lr); "
         "an estimator run again replaces its earlier records",
     )
+    parser.add_argument(
+        "--plot-only",
+        action="store_true",
+        help="train nothing: redraw the PNG of the records in --out (same flags as the run)",
+    )
     args = parser.parse_args()
     out = Path(args.out)
+    if args.plot_only:
+        saved = json.loads(out.read_text())
+        plot(saved["records"], saved["table"], out.with_suffix(".png"), _title(args))
+        return
     previous = json.loads(out.read_text()) if args.extend else {"records": [], "wall_seconds": 0.0}
     start = time.perf_counter()
     records = [r for r in previous["records"] if r["estimator"] not in args.estimators]
@@ -197,18 +206,20 @@ def main():
             {"args": arguments, "wall_seconds": wall, "table": table, "records": records}, indent=2
         )
     )
-    network = (
-        f"MLP 784-{'-'.join(map(str, args.hidden))}-10"
-        if args.network == "mlp"
-        else f"VGG-16 x{args.width:g}"
-    )
+    plot(records, table, out.with_suffix(".png"), _title(args))
+
+
+def _title(args) -> str:
+    network = {
+        "mlp": f"MLP 784-{'-'.join(map(str, args.hidden))}-10",
+        "vgg": f"VGG-16 x{args.width:g}",
+        "resnet": f"ResNet-18 x{args.width:g}",
+    }[args.network]
     activations = ", binary activations" if args.binary_activations else ""
-    plot(
-        records,
-        table,
-        out.with_suffix(".png"),
-        f"{network}{activations}, Fashion-MNIST{f' ({args.limit} examples)' if args.limit else ''}"
-        f"\n{args.recipe} recipe, {args.epochs} epochs, seeds {args.seeds}",
+    examples = f" ({args.limit} examples)" if args.limit else ""
+    return (
+        f"{network}{activations}, Fashion-MNIST{examples}"
+        f"\n{args.recipe} recipe, {args.epochs} epochs, seeds {args.seeds}"
     )
 
 
