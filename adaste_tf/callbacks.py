@@ -86,7 +86,7 @@ def check_optimizer(model: tf.keras.Model, optimizer=None) -> None:
 
     Bop keeps no latent weights: it flips a binary weight when its gradient momentum passes a
     threshold, so AdaSTE's backward (which scales steps by how far the latent weight is from a
-    flip) has nothing to act on, and the combination does not learn (README, "Bop"). larq's
+    flip) has nothing to act on, and the combination does not learn (docs/usage.md, "Bop"). larq's
     `Bop.is_binary_variable` selects every 1-bit weight, AdaSTE's included. Every weight slot
     counts (`kernel_quantizer`, `depthwise_quantizer`, `pointwise_quantizer`); an AdaSTE
     `input_quantizer` quantizes activations, which Bop does not train. Bop itself refuses these

@@ -38,7 +38,7 @@ __all__ = [
 VARIANTS = ("bounded", "paper", "official")
 
 # Cap on the inward scale of the "bounded" and "paper" variants, chosen by measurement for the
-# paper's rule (README, "The quantizer"): above 1, inward steps outgrow outward ones near
+# paper's rule (docs/usage.md, "The quantizer"): above 1, inward steps outgrow outward ones near
 # theta = 0 and the latent weights drift into flipping. The bounded rule applies it only to the
 # steps within flip reach.
 DEFAULT_MAX_SCALE = 1.0
@@ -251,7 +251,7 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
       \\(\tau\\) = `flip_reach`), the relaxation's slope for every other step, 0 for outward
       steps beyond \\(|\theta| \ge 1\\); all in units of that slope \\(1/(1+\beta)\\), so a
       step that does not flip has scale 1 at every beta (`adaste_tf.ops.bounded_scale`). It
-      trains at every beta from 0.01 to \\(1/\alpha\\) (README, "Benchmarks").
+      trains at every beta from 0.01 to \\(1/\alpha\\) (docs/evidence.md).
     - `variant="paper"`: the paper's adaptive scale for every weight (`ops.paper_scale`). With
       an adaptive optimizer it stops learning once beta is about 0.3 and above: inward steps
       outweigh outward ones and the latent weights collapse to zero (`docs/method.md`).
