@@ -197,10 +197,10 @@ def test_gradient_is_exactly_zero_outward_when_saturated(dtype_name, variant):
         theta, dy, alpha, beta, max_scale = case
         grad = _gradient(theta, dy, dtype_name, alpha, beta, max_scale, variant)
         if variant == "paper":
-            inward, saturated, _ = _regimes(theta, dy, alpha, beta)
+            inward, saturated, _ = _regimes(theta, dy, alpha, beta, dtype_name)
             zero = ~inward & saturated
         elif variant == "bounded":  # outward steps stop at |theta| = 1, at every beta
-            inward, _, _ = _regimes(theta, dy, alpha, beta)
+            inward, _, _ = _regimes(theta, dy, alpha, beta, dtype_name)
             zero = ~inward & (np.abs(theta.astype(np.float64)) >= 1.0)
         else:
             zero = _official_zero(theta, dy, alpha, beta, max_scale)
@@ -218,7 +218,7 @@ def test_gradient_is_bounded(dtype_name, variant):
     def check(case):
         theta, dy, alpha, beta, max_scale = case
         grad = _gradient(theta, dy, dtype_name, alpha, beta, max_scale, variant)
-        inward, _, k = _regimes(theta, dy, alpha, beta)
+        inward, _, k = _regimes(theta, dy, alpha, beta, dtype_name)
         size = np.abs(dy.astype(np.float64))
         slack = 1.0 + 4 * EPS[dtype_name]  # the scale rounded to the dtype, then the product
         if variant == "paper":
