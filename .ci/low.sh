@@ -10,19 +10,8 @@ VENV=${VENV_LOW:-.venv-low}
 TESTS=(tests/test_import.py tests/test_quantizers.py tests/test_ops.py tests/test_callbacks.py
        tests/test_schedules.py)
 
-stamp="$VENV/.installed"
-if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ constraints/low.txt -nt "$stamp" ]; then
-  rm -rf "$VENV"
-  "$PYTHON" -m venv "$VENV"
-  if ! { "$VENV/bin/python" -m pip install -q --upgrade pip \
-         && "$VENV/bin/python" -m pip install -q -c constraints/low.txt -e ".[test]"; } \
-         > "$VENV/pip.log" 2>&1; then
-    tail -n 40 "$VENV/pip.log"
-    echo "low: FAILED: pip could not install the lowest supported versions" >&2
-    exit 1
-  fi
-  touch "$stamp"
-fi
+source .ci/venv.sh
+test_venv low "$PYTHON" "$VENV" constraints/low.txt
 "$VENV/bin/python" -c 'import adaste_tf, tensorflow as tf, larq, tf_keras
 print(f"low: tensorflow {tf.__version__}, tf-keras {tf_keras.__version__}, larq {larq.__version__}")'
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider --numprocesses=auto --maxprocesses=4 "${TESTS[@]}"

@@ -32,20 +32,6 @@ if ! PY312=$(find_python312); then
 fi
 echo "py312: using $PY312 ($("$PY312" --version))"
 
-# Reinstall only when the interpreter or the package's requirements changed.
-stamp="$VENV/.installed"
-if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ] \
-    || [ constraints/tested.txt -nt "$stamp" ] \
-    || [ "$(cat "$stamp")" != "$PY312" ]; then
-  rm -rf "$VENV"
-  "$PY312" -m venv "$VENV"
-  # pip's output goes to a log, shown only if the install fails.
-  if ! { "$VENV/bin/python" -m pip install -q --upgrade pip \
-         && "$VENV/bin/python" -m pip install -q -c constraints/tested.txt -e ".[test]"; } > "$VENV/pip.log" 2>&1; then
-    tail -n 40 "$VENV/pip.log"
-    echo "py312: FAILED: pip could not install the package on $PY312" >&2
-    exit 1
-  fi
-  echo "$PY312" > "$stamp"
-fi
+source .ci/venv.sh
+test_venv py312 "$PY312" "$VENV" constraints/tested.txt
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider "${TESTS[@]}"
