@@ -123,9 +123,12 @@ def main():
                 "adam_epsilon": args.adam_epsilon,
                 "test_accuracy": result["test_accuracy"],
                 "val_accuracy": result["history"]["val_accuracy"],
-                "diagnostics": {
-                    k: v for k, v in result["history"].items() if "/" in k and args.diagnostics
-                },
+                # The diagnostics (and larq's flip ratio) are the history's "<name>/<place>" keys.
+                "diagnostics": (
+                    {k: v for k, v in result["history"].items() if "/" in k}
+                    if args.diagnostics
+                    else {}
+                ),
             }
         )
         print(
