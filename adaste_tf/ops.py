@@ -67,9 +67,12 @@ DEFAULT_FLIP_REACH = 3e-4
 # Names of the cases `regimes` tells apart, in its output order.
 REGIMES = ("linear_outward", "linear_inward", "saturated_outward", "saturated_inward")
 
-# |theta| is floored here before dividing: every inward scale is at most ~3/|theta|, so with this
-# floor it stays below 1e31, finite in float32, and is then capped by max_scale anyway.
-_ABS_FLOOR = 1e-30
+# |theta| is floored here before dividing (only inward, where a scale is adaptive). Below it
+# every inward scale is at its cap (unless 0 < beta < 1e-12), so the floor changes nothing
+# else; a power of 2, so that multiplying and dividing by it is exact. Not smaller: the capped
+# numerator is max_scale * |theta|, and dy times it must stay a normal float32 (TensorFlow
+# flushes float32 subnormals to zero on CPU), which with this floor holds for |dy| > 1e-26.
+_ABS_FLOOR = 2.0**-40
 
 
 def sign(x: tf.Tensor) -> tf.Tensor:
@@ -116,7 +119,13 @@ def _inward(t: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
 
     dy == 0 counts as outward; its gradient is zero whatever the scale.
     """
-    return tf.where(t >= 0, g > 0, g < 0)
+    return _toward_flip(t, g) > 0
+
+
+def _toward_flip(t: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
+    """`g` signed so that it is positive exactly when the step is inward (`_inward`), and so
+    equal to `|g|` there: one select that answers both questions the rules ask."""
+    return tf.where(t >= 0, g, -g)
 
 
 def paper_scale(
@@ -293,9 +302,12 @@ def _terms(theta, dy, variant, alpha, beta, max_scale, flip_reach, owner):
 # -- the rules as ratios n / d ---------------------------------------------------------------
 # Every scale of the three rules is a quotient `c / |theta|` in its adaptive cases and a
 # constant elsewhere, so each rule is written as terms (n, d) with d = |theta| (floored) where
-# it divides and d = 1 where it does not. Caps and clamps are decided by comparing n with
-# max_scale * d, without dividing. One division per element, taken last, is what lets XLA
-# materialize the gradient once (`scaled_gradient`); the scale functions divide the same terms.
+# it divides and d = 1 where it does not. A cap or clamp of an adaptive scale is a min or max
+# of n against max_scale * d, since d > 0. One division per element, taken last, is what lets
+# XLA materialize the gradient once (`scaled_gradient`); the scale functions divide the same
+# terms. Inside a compiled step the rule is then one elementwise pass whose cost is its number
+# of operations per weight, so the scalars (functions of beta) are computed once, outside the
+# elementwise terms, and each case costs a select or two (docs/performance.md).
 
 
 def _as_scale(theta, terms) -> tf.Tensor:
@@ -303,77 +315,70 @@ def _as_scale(theta, terms) -> tf.Tensor:
     return tf.cast(n / d, tf.convert_to_tensor(theta).dtype)
 
 
-def _paper_coefficients(a, alpha, beta):
-    """`scale = c0 + c1 / |theta|` for inward steps, `c0` for outward ones (module table)."""
-    one = tf.ones_like(a)
+def _paper_coefficients(alpha, beta):
+    """Scalars of the module table, `scale = c0 + c1 / |theta|` inward and `c0` outward:
+    `(k, c0, c1)` in the linear zone `|theta| < k` (`c0 = 1 / (1 + beta)`; saturated `c0 = 0`)
+    and `c1` when saturated."""
     one_over = 1.0 / (1.0 + beta)
     k = 1.0 - alpha * beta
+    c1_linear = 2.0 * beta * (1.0 + alpha) * one_over
     c1_saturated = tf.where(
         k > 0, (1.0 + 2.0 * beta + alpha * beta) * one_over, tf.cast(2.0, beta.dtype)
     )
-    linear = a < k  # never true once alpha * beta >= 1, since then k <= 0
-    c0 = tf.where(linear, one_over * one, 0.0 * one)
-    c1 = tf.where(linear, 2.0 * beta * (1.0 + alpha) * one_over * one, c1_saturated * one)
-    return c0, c1
+    return k, one_over, c1_linear, c1_saturated
+
+
+def _inward_numerator(a_safe, linear, c0, c1_linear, c1_saturated, cap):
+    """`min(c0 + c1 / a, cap) * a`, the numerator over `a` of the paper's capped inward scale
+    (`c0 = 0` when saturated). At beta = 0 (`c1 = 0`) it is `min(c0, cap) * a`: the identity
+    STE's limit at theta = 0, not 0 / 0."""
+    return tf.minimum(tf.where(linear, c0 * a_safe + c1_linear, c1_saturated), cap * a_safe)
 
 
 def _paper_terms(t, g, alpha, beta, max_scale):
-    # inward: min(c0 + c1 / a, max_scale) = n / d; at beta = 0, theta = 0 the limit is c0 (the
-    # identity STE), not 0 / 0.
+    k, c0, c1_linear, c1_saturated = _paper_coefficients(alpha, beta)
     a = tf.abs(t)
     a_safe = tf.maximum(a, _ABS_FLOOR)
-    c0, c1 = _paper_coefficients(a, alpha, beta)
+    linear = a < k
     inward = _inward(t, g)
-    numerator, uncapped, capped = _inward_terms(a_safe, c0, c1, max_scale)
-    divide = inward & uncapped
-    n = tf.where(divide, numerator, tf.where(inward, capped, c0))
-    return n, tf.where(divide, a_safe, tf.ones_like(a))
-
-
-def _inward_terms(a_safe, c0, c1, max_scale):
-    """The paper's inward scale `min(c0 + c1 / a, max_scale)` as terms: `numerator / a` where
-    `uncapped`, else `capped` (with `c1 = 0`, at beta = 0, the limit `min(c0, max_scale)`)."""
-    numerator = c0 * a_safe + c1
-    uncapped = (c1 > 0) & (numerator <= max_scale * a_safe)
-    capped = tf.where(c1 > 0, max_scale * tf.ones_like(a_safe), tf.minimum(c0, max_scale))
-    return numerator, uncapped, capped
+    numerator = _inward_numerator(a_safe, linear, c0, c1_linear, c1_saturated, max_scale)
+    n = tf.where(inward, numerator, tf.where(linear, c0, tf.zeros_like(c0)))
+    return n, tf.where(inward, a_safe, tf.ones_like(a_safe))
 
 
 def _bounded_terms(t, g, alpha, beta, max_scale, flip_reach):
+    # Within reach, (1 + beta) times the paper's inward scale min(c0 + c1 / a, max_scale), the
+    # factor folded into the scalars (c0 = 1 / (1 + beta) becomes 1); reach implies inward.
+    k, _, c1_linear, c1_saturated = _paper_coefficients(alpha, beta)
+    widen = 1.0 + beta
     a = tf.abs(t)
     a_safe = tf.maximum(a, _ABS_FLOOR)
-    one = tf.ones_like(a)
     rms = tf.sqrt(_sum_of_squares(g) / tf.cast(tf.size(g), g.dtype))
-    inward = _inward(t, g)
-    # |dy| / rms * tau >= a, written without dividing by rms (rms = 0 means dy = 0 everywhere).
-    reach = inward & (tf.abs(g) * flip_reach >= a * rms)
-    # Within reach, (1 + beta) times the paper's inward scale min(c0 + c1 / a, max_scale), as
-    # in _paper_terms; reach implies inward.
-    c0, c1 = _paper_coefficients(a, alpha, beta)
-    numerator, uncapped, capped = _inward_terms(a_safe, c0, c1, max_scale)
-    divide = reach & uncapped
+    toward_flip = _toward_flip(t, g)
+    inward = toward_flip > 0
+    # |dy| / rms * tau >= a, written without dividing by rms (rms = 0 means dy = 0 everywhere);
+    # inward, |dy| is toward_flip.
+    reach = inward & (toward_flip * flip_reach >= a * rms)
+    numerator = _inward_numerator(
+        a_safe, a < k, 1.0, widen * c1_linear, widen * c1_saturated, widen * max_scale
+    )
     # Elsewhere the relaxation's slope, in its own units (1), and 0 for outward steps beyond
     # |theta| >= 1. The size of a non-flipping step does not fall with beta, which optimizers do
     # not fully undo (Adam's epsilon and its lagging second moment, SGD not at all;
     # docs/method.md).
-    slope = tf.where(inward | (a < 1.0), one, 0.0 * one)
-    n = tf.where(divide, (1.0 + beta) * numerator, tf.where(reach, (1.0 + beta) * capped, slope))
-    return n, tf.where(divide, a_safe, one)
+    one = tf.ones_like(a)
+    slope = tf.where(inward | (a < 1.0), one, tf.zeros_like(a))
+    return tf.where(reach, numerator, slope), tf.where(reach, a_safe, one)
 
 
 def _official_terms(t, g, alpha, beta, max_scale):
     # FenBPOpt.get_grad's masks, folded by symmetry (each pos_/neg_ pair is one condition on
     # |theta| and on the sign of theta * dy) and by its two halves (alpha * beta < 1 or not, a
     # scalar), so that the per-weight work is a few compares.
-    a = tf.abs(t)
-    one = tf.ones_like(a)
     ab = alpha * beta
     k = 1.0 - ab
     one_over = 1.0 / (1.0 + beta)
     relaxed = ab < 1.0
-    large = tf.abs(g) > OFFICIAL_GRAD_THRESHOLD
-    inward = large & (t * g > 0)
-    outward = large & (t * g < 0)
     # Relaxed half: adaptive in the linear zone (1e-6 < |theta| < k) and when saturated
     # (|theta| > max(1e-6, k)), zero for saturated outward steps. Binary half: adaptive and zero
     # beyond |theta| > 1e-3. |theta| == k is in neither zone (the official strict bounds).
@@ -383,24 +388,25 @@ def _official_terms(t, g, alpha, beta, max_scale):
         tf.cast(OFFICIAL_BINARY_THETA_THRESHOLD, k.dtype),
     )
     saturated_from = tf.where(relaxed, tf.maximum(lower, k), lower)
-    adaptive = inward & (a > lower) & tf.not_equal(a, k)
-    zero = outward & (a > saturated_from)
     default = tf.where(relaxed, one_over, tf.cast(1.0, beta.dtype))
     saturated_numerator = tf.where(
         relaxed, (1.0 + 2.0 * beta + ab) * one_over, tf.cast(1.0, beta.dtype)
     )
+    linear_offset = 2.0 * beta * (1.0 + alpha)
+    a = tf.abs(t)
+    # Officially inward means |dy| > 1e-3 and theta * dy > 0, outward theta * dy < 0. Both
+    # cases below also need |theta| > 1e-6, so theta != 0, and there inward is toward_flip >
+    # 1e-3, outward toward_flip < -1e-3.
+    toward_flip = _toward_flip(t, g)
+    adaptive = (toward_flip > OFFICIAL_GRAD_THRESHOLD) & (a > lower) & tf.not_equal(a, k)
+    zero = (toward_flip < -OFFICIAL_GRAD_THRESHOLD) & (a > saturated_from)
     # Linear zone: 2 beta (1 + alpha) - theta with theta signed, as officially (k <= 0 in the
     # binary half, so no weight is in it there).
-    numerator = tf.where(
-        a < k, (2.0 * beta * (1.0 + alpha) - t) * one_over, saturated_numerator * one
-    )
+    numerator = tf.where(a < k, (linear_offset - t) * one_over, saturated_numerator)
     # clip(numerator / a, 0, max_scale); every adaptive case has |theta| > 1e-6: no floor.
-    divide = adaptive & (numerator >= 0) & (numerator <= max_scale * a)
-    clamped = tf.where(numerator < 0, 0.0 * one, max_scale * one)
-    n = tf.where(
-        divide, numerator, tf.where(adaptive, clamped, tf.where(zero, 0.0 * one, default * one))
-    )
-    return n, tf.where(divide, a, one)
+    clipped = tf.maximum(tf.minimum(numerator, max_scale * a), 0.0)
+    n = tf.where(adaptive, clipped, tf.where(zero, tf.zeros_like(a), default * tf.ones_like(a)))
+    return n, tf.where(adaptive, a, tf.ones_like(a))
 
 
 def _sum_of_squares(g: tf.Tensor) -> tf.Tensor:
