@@ -353,12 +353,13 @@ def _bounded_terms(t, g, alpha, beta, max_scale, flip_reach):
     widen = 1.0 + beta
     a = tf.abs(t)
     a_safe = tf.maximum(a, _ABS_FLOOR)
-    rms = tf.sqrt(_sum_of_squares(g) / tf.cast(tf.size(g), g.dtype))
+    # tau / rms is a scalar; rms = 0 means dy = 0 everywhere, so no step is inward and the
+    # infinite (or NaN) bound is never used.
+    bound = flip_reach / tf.sqrt(_sum_of_squares(g) / tf.cast(tf.size(g), g.dtype))
     toward_flip = _toward_flip(t, g)
     inward = toward_flip > 0
-    # |dy| / rms * tau >= a, written without dividing by rms (rms = 0 means dy = 0 everywhere);
-    # inward, |dy| is toward_flip.
-    reach = inward & (toward_flip * flip_reach >= a * rms)
+    # |dy| / rms * tau >= a; inward, |dy| is toward_flip.
+    reach = inward & (toward_flip * bound >= a)
     numerator = _inward_numerator(
         a_safe, a < k, 1.0, widen * c1_linear, widen * c1_saturated, widen * max_scale
     )
