@@ -498,9 +498,10 @@ def test_adaste_sign_on_an_activation_ignores_beta_and_the_variant():
         np.testing.assert_array_equal(tape.gradient(y, x).numpy(), [0, 1, 1, 1, 1, 1, 0])
 
 
-def _readers_of_the_kernel_gradient(kernel_quantizer) -> list[str]:
-    """The instructions of a jit-compiled Adam step (XLA's optimized HLO) that read the dot
-    producing the 64x48 kernel's gradient, each as its output shape."""
+def _compiled_step(kernel_quantizer) -> tuple[str, list[str], re.Pattern]:
+    """XLA's optimized HLO of a jit-compiled Adam step with a 64x48 quantized kernel: the whole
+    module, its entry computation's lines and a pattern matching an operand that is the dot
+    producing the kernel's gradient."""
     model = tf.keras.Sequential(
         [
             tf.keras.Input((64,)),
@@ -529,8 +530,40 @@ def _readers_of_the_kernel_gradient(kernel_quantizer) -> list[str]:
         if " dot(" in line and line.split("=", 1)[1].strip().startswith("f32[64,48]")
     ]
     # An operand is printed as `%name` (TF 2.21's XLA) or `f32[64,48]{1,0} %name` (TF 2.18's).
-    pattern = re.compile(r"[(,]\s*(?:\S+\s+)?" + re.escape(dot) + r"[,)]")
-    return [line.split("=", 1)[1].split()[0] for line in entry if pattern.search(line)]
+    return hlo, entry, re.compile(r"[(,]\s*(?:\S+\s+)?" + re.escape(dot) + r"[,)]")
+
+
+def _readers_of_the_kernel_gradient(kernel_quantizer) -> list[str]:
+    """The instructions of the compiled step (`_compiled_step`) that read the dot producing the
+    kernel's gradient, each as its output shape."""
+    _, entry, reads_the_dot = _compiled_step(kernel_quantizer)
+    return [line.split("=", 1)[1].split()[0] for line in entry if reads_the_dot.search(line)]
+
+
+def _operations_per_weight(kernel_quantizer) -> list[str]:
+    """The operations on kernel-shaped arrays inside the fusion of the compiled step that reads
+    the kernel's gradient and has the kernel's shape (parameters, broadcasts and constants left
+    out): what its loop computes for every weight."""
+    hlo, entry, reads_the_dot = _compiled_step(kernel_quantizer)
+    (line,) = [
+        line
+        for line in entry
+        if reads_the_dot.search(line) and line.split("=", 1)[1].strip().startswith("f32[64,48]")
+    ]
+    while True:  # TF 2.18 wraps the fusion in a call to a parallel fusion
+        name = re.search(r"(?:calls|to_apply)=(%?[\w.]+)", line).group(1)
+        body = hlo[hlo.index("\n" + name + " ") :]
+        body = body[: body.index("\n}")].splitlines()[1:]
+        inner = [b for b in body if re.search(r"= f32\[64,48\]\S* (fusion|call)\(", b)]
+        if not inner:
+            break
+        line = inner[0]
+    kinds = [
+        b.split("=", 1)[1].split("(")[0].split()[-1]
+        for b in body
+        if re.search(r"= (f32|pred)\[64,48\]", b)
+    ]
+    return [k for k in kinds if k not in ("parameter", "broadcast", "constant", "bitcast")]
 
 
 @pytest.mark.parametrize("variant", quantizers.VARIANTS)
@@ -545,3 +578,17 @@ def test_the_compiled_step_computes_the_scaled_gradient_once(variant):
     else:
         assert len(readers) == 1, readers
     assert len(_readers_of_the_kernel_gradient("ste_sign")) == 2  # Adam's m and v updates
+
+
+# Operations per weight in the compiled gradient (docs/performance.md, "Few operations per
+# weight"); the forms with per-weight coefficients and one select per term took 22, 32 and 31.
+OPERATIONS_PER_WEIGHT = {"paper": 16, "bounded": 21, "official": 24}
+
+
+@pytest.mark.parametrize("variant", quantizers.VARIANTS)
+def test_the_compiled_gradient_takes_few_operations_per_weight(variant):
+    # Inside a jit-compiled step the gradient is one loop over the weights whose cost is its
+    # operation count; the scalars of the rule (functions of beta) are not among them.
+    operations = _operations_per_weight(AdaSTE(variant=variant))
+    assert len(operations) <= OPERATIONS_PER_WEIGHT[variant], sorted(operations)
+    assert operations.count("divide") == 1, sorted(operations)
