@@ -31,7 +31,7 @@ import adaste_tf  # noqa: F401  (selects legacy Keras first)
 from adaste_tf.zoo import machine, plots
 
 import tensorflow as tf
-from step_time import BASELINE, ESTIMATORS, NETWORKS, batches, build
+from step_time import BASELINE, ESTIMATORS, NETWORKS, batches, build, train_function
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 # Events of the runtime around the compiled program, not operations of it.
@@ -70,14 +70,8 @@ def operation_times(logdir: str, steps: int) -> dict[str, float]:
 
 
 def compiled_step(model, data, warmup: int):
-    """The model's Keras train function, compiled and warmed up."""
-    model.compile(
-        tf.keras.optimizers.Adam(1e-3),
-        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        jit_compile=True,
-    )
-    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # traces, compiles
-    step = model.make_train_function()
+    """The model's jit-compiled Keras train function, warmed up, and its data iterator."""
+    step = train_function(model, data, jit=True)
     iterator = iter(data)
     for _ in range(warmup):
         float(step(iterator)["loss"])
