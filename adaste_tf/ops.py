@@ -316,9 +316,9 @@ def _as_scale(theta, terms) -> tf.Tensor:
 
 
 def _paper_coefficients(alpha, beta):
-    """Scalars of the module table, `scale = c0 + c1 / |theta|` inward and `c0` outward:
-    `(k, c0, c1)` in the linear zone `|theta| < k` (`c0 = 1 / (1 + beta)`; saturated `c0 = 0`)
-    and `c1` when saturated."""
+    """The scalars of the module table, `(k, c0, c1_linear, c1_saturated)`: the inward scale is
+    `c0 + c1 / |theta|` and the outward one `c0`, with `c0 = 1 / (1 + beta)` and `c1_linear`
+    in the linear zone `|theta| < k`, and `c0 = 0` and `c1_saturated` beyond it."""
     one_over = 1.0 / (1.0 + beta)
     k = 1.0 - alpha * beta
     c1_linear = 2.0 * beta * (1.0 + alpha) * one_over
