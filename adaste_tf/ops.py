@@ -349,8 +349,12 @@ def _paper_terms(t, g, alpha, beta, max_scale):
 def _bounded_terms(t, g, alpha, beta, max_scale, flip_reach):
     # Within reach, (1 + beta) times the paper's inward scale min(c0 + c1 / a, max_scale), the
     # factor folded into the scalars (c0 = 1 / (1 + beta) becomes 1); reach implies inward.
-    k, _, c1_linear, c1_saturated = _paper_coefficients(alpha, beta)
+    # Written without 1 / (1 + beta): a scalar division would be a step of its own in the
+    # compiled program (XLA does not fuse a division into a loop that would repeat it).
+    k = 1.0 - alpha * beta
     widen = 1.0 + beta
+    c1_linear = 2.0 * beta * (1.0 + alpha)
+    c1_saturated = tf.where(k > 0, 1.0 + 2.0 * beta + alpha * beta, 2.0 * widen)
     a = tf.abs(t)
     a_safe = tf.maximum(a, _ABS_FLOOR)
     # tau / rms is a scalar; rms = 0 means dy = 0 everywhere, so no step is inward and the
@@ -360,9 +364,7 @@ def _bounded_terms(t, g, alpha, beta, max_scale, flip_reach):
     inward = toward_flip > 0
     # |dy| / rms * tau >= a; inward, |dy| is toward_flip.
     reach = inward & (toward_flip * bound >= a)
-    numerator = _inward_numerator(
-        a_safe, a < k, 1.0, widen * c1_linear, widen * c1_saturated, widen * max_scale
-    )
+    numerator = _inward_numerator(a_safe, a < k, 1.0, c1_linear, c1_saturated, widen * max_scale)
     # Elsewhere the relaxation's slope, in its own units (1), and 0 for outward steps beyond
     # |theta| >= 1. The size of a non-flipping step does not fall with beta, which optimizers do
     # not fully undo (Adam's epsilon and its lagging second moment, SGD not at all;
