@@ -100,8 +100,10 @@ def main(argv=None):
             lq.models.summary(trained.model)
 
     # After the runs were evaluated and saved: these steps train the models further.
-    batches = data.load_splits("fashion_mnist", 128, seed=args.seed, limit=args.limit).train
-    for estimator, seconds in interleaved_step_times(models, batches).items():
+    batch_size = next(iter(results.values()))["batch_size"]
+    batches = data.load_splits("fashion_mnist", batch_size, seed=args.seed, limit=args.limit).train
+    rounds, steps = 15, 10
+    for estimator, seconds in interleaved_step_times(models, batches, rounds, steps).items():
         results[estimator]["interleaved_step_time_s"] = seconds
 
     print("\nestimator        test accuracy   step time (ms)")
@@ -115,7 +117,10 @@ def main(argv=None):
             results["adaste"]["interleaved_step_time_s"]
             / results["ste_sign"]["interleaved_step_time_s"]
         )
-        print(f"step time AdaSTE / ste_sign: {ratio:.3f} (interleaved, median of 150 steps each)")
+        print(
+            f"step time AdaSTE / ste_sign: {ratio:.3f} "
+            f"(interleaved, median of {rounds * steps} steps each)"
+        )
     keys = ("test_accuracy", "step_time_s", "interleaved_step_time_s")
     summary = {e: {k: r[k] for k in keys} for e, r in results.items()}
     Path(args.out).mkdir(parents=True, exist_ok=True)
