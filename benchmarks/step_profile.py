@@ -31,7 +31,15 @@ import adaste_tf  # noqa: F401  (selects legacy Keras first)
 from adaste_tf.zoo import machine, plots
 
 import tensorflow as tf
-from step_time import BASELINE, ESTIMATORS, NETWORKS, batches, build, train_function
+from step_time import (
+    BASELINE,
+    ESTIMATORS,
+    NETWORKS,
+    batch_size,
+    batches,
+    build,
+    train_function,
+)
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
 # Events of the runtime around the compiled program, not operations of it.
@@ -117,7 +125,7 @@ def main():
     args = parser.parse_args()
 
     start = time.perf_counter()
-    data = batches(args.network, 64 if args.network in ("vgg16", "resnet18") else 128)
+    data = batches(args.network, batch_size(args.network))
     report = {"args": vars(args), "cpu": machine.cpu(), "tensorflow": tf.__version__}
     steps = {
         estimator: [

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
 from adaste_tf.quantizers import AdaSTE
-from adaste_tf.zoo import machine, models, plots
+from adaste_tf.zoo import machine, models, plots, train
 
 import numpy as np
 import tensorflow as tf
@@ -76,6 +76,11 @@ def build(network: str, estimator: str, width: float) -> tf.keras.Model:
         )
     builder = models.vgg16 if network == "vgg16" else models.resnet18
     return builder((32, 32, 1), 10, width=width, **kwargs)
+
+
+def batch_size(network: str) -> int:
+    """The batch size of `network`'s steps: 64 for the conv nets, 128 for the MLPs."""
+    return 64 if network in ("vgg16", "resnet18") else 128
 
 
 def batches(network: str, batch_size: int) -> tf.data.Dataset:
@@ -123,7 +128,7 @@ def main():
     start = time.perf_counter()
     runs = {}
     for network in args.networks:
-        data = batches(network, 64 if network in ("vgg16", "resnet18") else 128)
+        data = batches(network, batch_size(network))
         iterator = iter(data)
         for jit in args.jit:
             for estimator in args.estimators:
@@ -132,14 +137,7 @@ def main():
                     runs.setdefault((network, jit, estimator), []).append(
                         (train_function(model, data, jit == "on"), iterator)
                     )
-    times = {key: [] for key in runs}
-    for _ in range(args.repeats):
-        for key, instances in runs.items():
-            for step, iterator in instances:
-                for _ in range(args.steps):
-                    begin = time.perf_counter()
-                    float(step(iterator)["loss"])
-                    times[key].append(time.perf_counter() - begin)
+    times = train.interleaved_step_times(runs, args.repeats, args.steps)
 
     report = {"args": vars(args), "cpu": machine.cpu(), "tensorflow": tf.__version__, "results": []}
     for (network, jit, estimator), mine in times.items():

@@ -16,7 +16,6 @@ determinism); another CPU can print other ones (docs/development.md).
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras before TensorFlow loads)
@@ -38,28 +37,6 @@ def make_deterministic() -> str:
     """
     tf.config.experimental.enable_op_determinism()
     return machine.describe()
-
-
-def interleaved_step_times(
-    models: dict[str, tf.keras.Model], batches: tf.data.Dataset, rounds: int = 15, steps: int = 10
-) -> dict[str, float]:
-    """Median seconds per training step of each model, timed in rounds that alternate between
-    the models, `steps` calls of each model's Keras train function a round, each read back
-    before the next.
-
-    Alternating lets drifts in machine load hit every model alike; the speed of two sequential
-    `fit`s on a shared machine differs by minute and by model instance by more than the
-    estimators do (docs/performance.md).
-    """
-    runs = {name: (m.make_train_function(), iter(batches.repeat())) for name, m in models.items()}
-    times: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(rounds):
-        for name, (step, iterator) in runs.items():
-            for _ in range(steps):
-                begin = time.perf_counter()
-                float(step(iterator)["loss"])
-                times[name].append(time.perf_counter() - begin)
-    return {name: float(np.median(seconds)) for name, seconds in times.items()}
 
 
 def main(argv=None):
@@ -103,8 +80,9 @@ def main(argv=None):
     batch_size = next(iter(results.values()))["batch_size"]
     batches = data.load_splits("fashion_mnist", batch_size, seed=args.seed, limit=args.limit).train
     rounds, steps = 15, 10
-    for estimator, seconds in interleaved_step_times(models, batches, rounds, steps).items():
-        results[estimator]["interleaved_step_time_s"] = seconds
+    runs = {name: [(m.make_train_function(), iter(batches.repeat()))] for name, m in models.items()}
+    for estimator, seconds in train.interleaved_step_times(runs, rounds, steps).items():
+        results[estimator]["interleaved_step_time_s"] = float(np.median(seconds))
 
     print("\nestimator        test accuracy   step time (ms)")
     for estimator, result in results.items():

@@ -330,3 +330,29 @@ def test_command_line_entry_points(command):
     result = subprocess.run([*argv, "--help"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "--estimator" in result.stdout and "--recipe" in result.stdout
+
+
+def test_interleaved_step_times_alternates_between_the_runs_and_checks_its_counts():
+    calls = []
+
+    def step_of(name):
+        def step(iterator):
+            calls.append(name)
+            return {"loss": tf.constant(float(next(iterator)))}
+
+        return step
+
+    runs = {
+        "a": [(step_of("a1"), iter(range(100))), (step_of("a2"), iter(range(100)))],
+        "b": [(step_of("b"), iter(range(100)))],
+    }
+    times = train.interleaved_step_times(runs, rounds=2, steps=2)
+    assert calls == ["a1", "a1", "a2", "a2", "b", "b"] * 2
+    assert [len(times["a"]), len(times["b"])] == [8, 4]
+    assert all(t > 0 for t in times["a"] + times["b"])
+    for parameter, kwargs in (
+        ("rounds", {"rounds": 0, "steps": 1}),
+        ("steps", {"rounds": 1, "steps": 1.5}),
+    ):
+        with pytest.raises((ValueError, TypeError), match=f"`{parameter}`"):
+            train.interleaved_step_times(runs, **kwargs)

@@ -35,6 +35,7 @@ import dataclasses
 import json
 import math
 import time
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,8 @@ __all__ = [
     "make_quantizer",
     "build_model",
     "train",
+    "StepTimer",
+    "interleaved_step_times",
     "fresh_run_dir",
     "main",
     "cli",
@@ -233,6 +236,41 @@ class StepTimer(tf.keras.callbacks.Callback):
         """Median step time over the epochs after the first (all epochs if only one)."""
         times = self.step_times[1:] or self.step_times
         return float(np.median(times))
+
+
+def interleaved_step_times(
+    runs: Mapping[Hashable, Sequence[tuple[Callable, Iterator]]], rounds: int, steps: int
+) -> dict[Hashable, list[float]]:
+    """Seconds of each training step of each run, timed in `rounds` that alternate between the
+    runs: a round makes `steps` calls of each `(train_function, iterator)` of each key (a Keras
+    model's `make_train_function()` and an iterator over its batches), each read back before
+    the next starts.
+
+    Alternating lets drifts in machine load hit every run alike: on a shared machine the speed
+    of two sequential `fit`s differs by minute and by model instance by more than AdaSTE and
+    `ste_sign` do (docs/performance.md).
+
+    Examples:
+        >>> model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(4,))])
+        >>> model.compile("sgd", "mse")
+        >>> batches = tf.data.Dataset.from_tensors((tf.ones((8, 4)), tf.ones(8))).repeat()
+        >>> times = interleaved_step_times(
+        ...     {"dense": [(model.make_train_function(), iter(batches))]}, rounds=2, steps=3)
+        >>> len(times["dense"]), min(times["dense"]) > 0
+        (6, True)
+    """
+    owner = "interleaved_step_times"
+    rounds = validation.integer("rounds", rounds, minimum=1, owner=owner)
+    steps = validation.integer("steps", steps, minimum=1, owner=owner)
+    times: dict[Hashable, list[float]] = {key: [] for key in runs}
+    for _ in range(rounds):
+        for key, instances in runs.items():
+            for step, iterator in instances:
+                for _ in range(steps):
+                    begin = time.perf_counter()
+                    float(step(iterator)["loss"])
+                    times[key].append(time.perf_counter() - begin)
+    return times
 
 
 def train(
