@@ -23,8 +23,11 @@ identical ste_sign models measured 29 and 61 ms per step in one process), which 
 difference of a few percent.
 
 Prints and writes (JSON, and a PNG of the ratios) the median step time of each configuration
-(over its instances) and its ratio to `ste_sign` + `weight_clip` on the same network and jit
-setting, with the CPU's model and instruction sets.
+(over its instances and rounds) and its ratio to `ste_sign` + `weight_clip` on the same network
+and jit setting, with the CPU's model and instruction sets. Beside each ratio, the quartiles of
+the per-round ratios (`round_ratio_quartiles`: each round's median over the baseline's median in
+that round), the error bars of the PNG: how far the ratio moves from round to round, which says
+whether two ratios a few percent apart differ at all.
 """
 
 import argparse
@@ -103,6 +106,19 @@ def train_function(model: tf.keras.Model, data: tf.data.Dataset, jit: bool):
     return model.make_train_function()
 
 
+def round_ratios(times: list[float], baseline: list[float], rounds: int) -> np.ndarray:
+    """Per round, the median step time over the baseline's median in the same round: ratios
+    paired in time, so a drift in machine load between rounds cancels. `times` and `baseline`
+    are `interleaved_step_times` lists, round after round, of equal length per round.
+
+    Examples:
+        >>> round_ratios([2.0, 2.0, 3.0, 3.0], [1.0, 1.0, 2.0, 2.0], rounds=2).tolist()
+        [2.0, 1.5]
+    """
+    mine = np.median(np.reshape(times, (rounds, -1)), axis=1)
+    return mine / np.median(np.reshape(baseline, (rounds, -1)), axis=1)
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -141,21 +157,25 @@ def main():
 
     report = {"args": vars(args), "cpu": machine.cpu(), "tensorflow": tf.__version__, "results": []}
     for (network, jit, estimator), mine in times.items():
-        baseline = np.median(times[(network, jit, BASELINE)])
+        baseline = times[(network, jit, BASELINE)]
+        rounds = round_ratios(mine, baseline, args.repeats)
         report["results"].append(
             {
                 "network": network,
                 "jit": jit,
                 "estimator": estimator,
                 "median_step_ms": 1e3 * float(np.median(mine)),
-                "ratio": float(np.median(mine) / baseline),
+                "ratio": float(np.median(mine) / np.median(baseline)),
+                "round_ratio_quartiles": [float(q) for q in np.percentile(rounds, [25, 50, 75])],
             }
         )
     report["wall_seconds"] = time.perf_counter() - start
     for row in report["results"]:
+        low, mid, high = row["round_ratio_quartiles"]
         print(
             f"{row['network']:<13} jit {row['jit']:<3} {row['estimator']:<21} "
-            f"{row['median_step_ms']:8.2f} ms  x{row['ratio']:.3f}"
+            f"{row['median_step_ms']:8.2f} ms  x{row['ratio']:.3f}  "
+            f"rounds x{mid:.3f} ({low:.3f}-{high:.3f})"
         )
     print(f"CPU: {machine.describe(report['cpu'])}; {report['wall_seconds']:.0f} s")
     out = Path(args.out)
@@ -175,15 +195,26 @@ def plot(report: dict, path: Path) -> None:
     for ax, jit in zip(axes if len(jits) > 1 else [axes], jits):
         width = 0.8 / len(estimators)
         for i, estimator in enumerate(estimators):
-            ratios = [
+            rows = [
                 next(
-                    r["ratio"]
+                    r
                     for r in report["results"]
                     if r["network"] == n and r["jit"] == jit and r["estimator"] == estimator
                 )
                 for n in networks
             ]
-            ax.bar(np.arange(len(networks)) + i * width, ratios, width, label=estimator)
+            ratios = [r["ratio"] for r in rows]
+            # The spread of the per-round ratios (older reports have none).
+            quartiles = np.array([r.get("round_ratio_quartiles", [r["ratio"]] * 3) for r in rows])
+            spread = np.abs(quartiles[:, [0, 2]].T - ratios)
+            ax.bar(
+                np.arange(len(networks)) + i * width,
+                ratios,
+                width,
+                yerr=spread,
+                capsize=2,
+                label=estimator,
+            )
         ax.axhline(1.03, color="k", linestyle="--", linewidth=0.8, label="1.03")
         ax.set_xticks(np.arange(len(networks)) + 0.4 - width / 2, networks, fontsize=7)
         ax.set_ylim(0.8, max(1.2, ax.get_ylim()[1]))
