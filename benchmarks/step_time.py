@@ -15,9 +15,13 @@ a constraint, and AdaSTE with each rule (`bounded`, `paper`, `official`); for `m
 same estimator quantizes the activations. All models are built and compiled in one process, each
 with Adam, `--instances` models of each configuration (one instance's placement in memory moves
 its step time by a few percent); after a warm-up (tracing, XLA compilation) the rounds alternate
-between the models,
-so drifts in machine load hit all of them alike. A round times `--steps` calls of the model's
-own Keras train function (what `fit` calls each step), each read back before the next starts.
+between the models, so drifts in machine load hit all of them alike. A round times `--steps`
+calls of each model's own Keras train function (what `fit` calls each step), each read back
+before the next starts, after `--warmup` untimed calls: a model's first steps after other
+models' are slower (a 2.4 ms step of the MLP took 2.9 ms after the official MLP's, settling over
+3-6 steps), and each round visits the models in a random order (`--seed`), so that no
+configuration always comes first after another network's (in the fixed order of earlier
+versions the baseline did, which made every other cell of the small MLPs look 3-7% faster).
 `fit` itself is not timed: on a 2-core machine its step time is bimodal per model instance (two
 identical ste_sign models measured 29 and 61 ms per step in one process), which would swamp a
 difference of a few percent.
@@ -130,6 +134,13 @@ def main():
     parser.add_argument("--steps", type=int, default=5, help="timed steps per round")
     parser.add_argument("--repeats", type=int, default=11, help="rounds")
     parser.add_argument(
+        "--warmup",
+        type=int,
+        default=3,
+        help="untimed steps of each model before its timed steps in every round",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="of the models' order in each round")
+    parser.add_argument(
         "--instances",
         type=int,
         default=2,
@@ -153,7 +164,7 @@ def main():
                     runs.setdefault((network, jit, estimator), []).append(
                         (train_function(model, data, jit == "on"), iterator)
                     )
-    times = train.interleaved_step_times(runs, args.repeats, args.steps)
+    times = train.interleaved_step_times(runs, args.repeats, args.steps, args.warmup, args.seed)
 
     report = {"args": vars(args), "cpu": machine.cpu(), "tensorflow": tf.__version__, "results": []}
     for (network, jit, estimator), mine in times.items():

@@ -350,9 +350,20 @@ def test_interleaved_step_times_alternates_between_the_runs_and_checks_its_count
     assert calls == ["a1", "a1", "a2", "a2", "b", "b"] * 2
     assert [len(times["a"]), len(times["b"])] == [8, 4]
     assert all(t > 0 for t in times["a"] + times["b"])
+    # Warm-up calls are made, not timed; a seed visits every key once a round, in varying order.
+    calls.clear()
+    times = train.interleaved_step_times(
+        {key: runs[key][:1] for key in runs}, rounds=8, steps=1, warmup=2, seed=0
+    )
+    rounds = [calls[i : i + 6] for i in range(0, len(calls), 6)]
+    assert [len(times["a"]), len(times["b"])] == [8, 8]
+    assert all(sorted(r) == ["a1"] * 3 + ["b"] * 3 for r in rounds)
+    assert len({tuple(r) for r in rounds}) == 2  # both orders occur
     for parameter, kwargs in (
         ("rounds", {"rounds": 0, "steps": 1}),
         ("steps", {"rounds": 1, "steps": 1.5}),
+        ("warmup", {"rounds": 1, "steps": 1, "warmup": -1}),
+        ("seed", {"rounds": 1, "steps": 1, "seed": "x"}),
     ):
         with pytest.raises((ValueError, TypeError), match=f"`{parameter}`"):
             train.interleaved_step_times(runs, **kwargs)

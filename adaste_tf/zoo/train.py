@@ -239,7 +239,11 @@ class StepTimer(tf.keras.callbacks.Callback):
 
 
 def interleaved_step_times(
-    runs: Mapping[Hashable, Sequence[tuple[Callable, Iterator]]], rounds: int, steps: int
+    runs: Mapping[Hashable, Sequence[tuple[Callable, Iterator]]],
+    rounds: int,
+    steps: int,
+    warmup: int = 0,
+    seed: int | None = None,
 ) -> dict[Hashable, list[float]]:
     """Seconds of each training step of each run, timed in `rounds` that alternate between the
     runs: a round makes `steps` calls of each `(train_function, iterator)` of each key (a Keras
@@ -248,24 +252,37 @@ def interleaved_step_times(
 
     Alternating lets drifts in machine load hit every run alike: on a shared machine the speed
     of two sequential `fit`s differs by minute and by model instance by more than AdaSTE and
-    `ste_sign` do (docs/performance.md).
+    `ste_sign` do (docs/performance.md). But a model's first steps after other models' are
+    slower (on a 2-core CPU a 2.4 ms step took 2.9 ms, settling over 3-6 steps, after a larger
+    model's), and in a fixed order the same run always pays for it: `warmup` untimed calls
+    precede each run's timed steps in every round, and with a `seed` each round visits the keys
+    in a random order drawn from it. The lists keep the order of rounds, then instances.
 
     Examples:
         >>> model = tf.keras.Sequential([tf.keras.layers.Dense(1, input_shape=(4,))])
         >>> model.compile("sgd", "mse")
         >>> batches = tf.data.Dataset.from_tensors((tf.ones((8, 4)), tf.ones(8))).repeat()
         >>> times = interleaved_step_times(
-        ...     {"dense": [(model.make_train_function(), iter(batches))]}, rounds=2, steps=3)
+        ...     {"dense": [(model.make_train_function(), iter(batches))]}, rounds=2, steps=3,
+        ...     warmup=1, seed=0)
         >>> len(times["dense"]), min(times["dense"]) > 0
         (6, True)
     """
     owner = "interleaved_step_times"
     rounds = validation.integer("rounds", rounds, minimum=1, owner=owner)
     steps = validation.integer("steps", steps, minimum=1, owner=owner)
-    times: dict[Hashable, list[float]] = {key: [] for key in runs}
+    warmup = validation.integer("warmup", warmup, minimum=0, owner=owner)
+    if seed is not None:
+        seed = validation.integer("seed", seed, minimum=0, owner=owner)
+    keys = list(runs)
+    order = np.random.default_rng(seed)
+    times: dict[Hashable, list[float]] = {key: [] for key in keys}
     for _ in range(rounds):
-        for key, instances in runs.items():
-            for step, iterator in instances:
+        for index in order.permutation(len(keys)) if seed is not None else range(len(keys)):
+            key = keys[index]
+            for step, iterator in runs[key]:
+                for _ in range(warmup):
+                    float(step(iterator)["loss"])
                 for _ in range(steps):
                     begin = time.perf_counter()
                     float(step(iterator)["loss"])
