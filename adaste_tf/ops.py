@@ -171,9 +171,11 @@ def bounded_scale(
     perturbation of at most `flip_reach` (in latent units, for a gradient of RMS size over the
     tensor) reaches zero,
 
-    \[ \text{reach} = \text{inward} \wedge |\theta| \le \tau\, |dy| / \mathrm{rms}(dy), \]
+    \[ \text{reach} = \text{inward} \wedge \max(|\theta|, 2^{-40}) \le \tau\, |dy| /
+        \mathrm{rms}(dy), \]
 
-    and gets the paper's inward scale there (capped at `max_scale`). Every other step is the
+    and gets the paper's inward scale there (capped at `max_scale`; `|theta|` is floored at
+    2^-40, as where it divides, so that `flip_reach=0` reaches no weight). Every other step is the
     non-flipping finite difference of the relaxation without its box, the slope `1/(1+beta)`,
     except outward steps beyond `|theta| >= 1`, which get 0 (latent weights stay in [-1, 1]).
     The result is divided by that slope, `1/(1+beta)`: a step that does not flip has scale 1 at
@@ -357,20 +359,25 @@ def _bounded_terms(t, g, alpha, beta, max_scale, flip_reach):
     c1_saturated = tf.where(k > 0, 1.0 + 2.0 * beta + alpha * beta, 2.0 * widen)
     a = tf.abs(t)
     a_safe = tf.maximum(a, _ABS_FLOOR)
-    # tau / rms is a scalar; rms = 0 means dy = 0 everywhere, so no step is inward and the
-    # infinite (or NaN) bound is never used.
+    # tau / rms is a scalar; rms = 0 means dy = 0 everywhere, where the product below is NaN
+    # (0 * inf) and no weight is in reach.
     bound = flip_reach / tf.sqrt(_sum_of_squares(g) / tf.cast(tf.size(g), g.dtype))
     toward_flip = _toward_flip(t, g)
-    inward = toward_flip > 0
-    # |dy| / rms * tau >= a; inward, |dy| is toward_flip.
-    reach = inward & (toward_flip * bound >= a)
-    numerator = _inward_numerator(a_safe, a < k, 1.0, c1_linear, c1_saturated, widen * max_scale)
+    # tau |dy| / rms >= max(a, floor) > 0, with |dy| signed toward the flip: only inward steps
+    # (toward_flip > 0) can pass, and with tau = 0 none does.
+    reach = toward_flip * bound >= a_safe
+    # The inward numerator a + c1_linear (linear zone, a < k) and c1_saturated beyond are equal
+    # at a = k and the first grows with a, so their minimum selects the zone (in the binary
+    # regime, k <= 0, c1_saturated is the smaller); then the cap, times a.
+    numerator = tf.minimum(
+        tf.minimum(a_safe + c1_linear, c1_saturated), (widen * max_scale) * a_safe
+    )
     # Elsewhere the relaxation's slope, in its own units (1), and 0 for outward steps beyond
     # |theta| >= 1. The size of a non-flipping step does not fall with beta, which optimizers do
     # not fully undo (Adam's epsilon and its lagging second moment, SGD not at all;
     # docs/method.md).
     one = tf.ones_like(a)
-    slope = tf.where(inward | (a < 1.0), one, tf.zeros_like(a))
+    slope = tf.where((toward_flip > 0) | (a < 1.0), one, tf.zeros_like(a))
     return tf.where(reach, numerator, slope), tf.where(reach, a_safe, one)
 
 

@@ -75,7 +75,7 @@ def bounded_scale_one(
     # a flip is within reach when the perturbation bound times the RMS-normalized gradient
     # reaches |theta|
     # in units of the relaxation's slope 1/(1+beta)
-    if inward and rms > 0 and abs(dy) / rms * flip_reach >= abs(theta):
+    if inward and rms > 0 and abs(dy) / rms * flip_reach >= max(abs(theta), 2.0**-40):
         return (1.0 + beta) * paper_scale_one(theta, dy, alpha, beta, max_scale)
     if inward or abs(theta) < 1.0:
         return 1.0
