@@ -30,7 +30,7 @@ Prints and writes (JSON, and a PNG of the ratios) the median step time of each c
 (over its instances and rounds) and its ratio to `ste_sign` + `weight_clip` on the same network
 and jit setting, with the CPU's model and instruction sets. Beside each ratio, the quartiles of
 the per-round ratios (`round_ratio_quartiles`: each round's median over the baseline's median in
-that round), the error bars of the PNG: how far the ratio moves from round to round, which says
+that round), the error bars of the PNG (around that median): how far the ratio moves from round to round, which says
 whether two ratios a few percent apart differ at all.
 """
 
@@ -214,18 +214,12 @@ def plot(report: dict, path: Path) -> None:
                 )
                 for n in networks
             ]
-            ratios = [r["ratio"] for r in rows]
-            # The spread of the per-round ratios (older reports have none).
-            quartiles = np.array([r.get("round_ratio_quartiles", [r["ratio"]] * 3) for r in rows])
-            spread = np.abs(quartiles[:, [0, 2]].T - ratios)
-            ax.bar(
-                np.arange(len(networks)) + i * width,
-                ratios,
-                width,
-                yerr=spread,
-                capsize=2,
-                label=estimator,
-            )
+            x = np.arange(len(networks)) + i * width
+            ax.bar(x, [r["ratio"] for r in rows], width, label=estimator)
+            # The per-round ratios' quartiles, around their median (older reports have none).
+            if all("round_ratio_quartiles" in r for r in rows):
+                low, mid, high = np.array([r["round_ratio_quartiles"] for r in rows]).T
+                ax.errorbar(x, mid, yerr=[mid - low, high - mid], fmt="none", ecolor="k", capsize=2)
         ax.axhline(1.03, color="k", linestyle="--", linewidth=0.8, label="1.03")
         ax.set_xticks(np.arange(len(networks)) + 0.4 - width / 2, networks, fontsize=7)
         ax.set_ylim(0.8, max(1.2, ax.get_ylim()[1]))

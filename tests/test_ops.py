@@ -1,5 +1,6 @@
 """adaste_tf.ops against the independent oracle (tests/oracle.py), in every execution mode."""
 
+import functools
 import itertools
 
 from adaste_tf import ops
@@ -125,6 +126,22 @@ def test_beta_zero_is_identity_inside_and_leaky_toward_a_flip_outside():
     np.testing.assert_allclose(s_in, [1, 1, 1, 1, 1, 0.5, 0.25, 0.25], rtol=1e-6)
     s_out = ops.paper_scale(theta, -np.sign(theta) - (theta == 0), 0.01, 0.0, 1e9).numpy()
     np.testing.assert_allclose(s_out, [1, 1, 1, 1, 1, 0, 0, 0])
+
+
+@pytest.mark.parametrize("flip_reach,want", [(3e-4, [2.0, 2.0, 2.0, 1.0]), (0.0, [1.0] * 4)])
+def test_the_bounded_rule_flips_what_its_bound_reaches_and_nothing_without_one(
+    flip_reach, want, execution_mode
+):
+    # Inward steps of RMS size: theta = 0 and 1e-13 (below the 2^-40 floor) and 1e-4 are within
+    # a reach of 3e-4 and get the capped flip scale, (1 + beta) * max_scale; 0.5 is not. With
+    # flip_reach = 0 no weight is in reach, theta = 0 included: the slope, 1, everywhere.
+    theta, dy = np.array([0.0, 1e-13, 1e-4, 0.5], np.float32), np.ones(4, np.float32)
+    bounded = functools.partial(ops.bounded_scale, flip_reach=flip_reach)
+    got = scale_in_mode(bounded, execution_mode, theta, dy, 0.01, 1.0, 1.0)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_allclose(
+        oracle.scale(theta, dy, 0.01, 1.0, 1.0, "bounded", flip_reach), want, rtol=1e-12
+    )
 
 
 def test_sign_maps_zero_to_plus_one_like_larq():
