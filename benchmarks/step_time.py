@@ -30,8 +30,8 @@ Prints and writes (JSON, and a PNG of the ratios) the median step time of each c
 (over its instances and rounds) and its ratio to `ste_sign` + `weight_clip` on the same network
 and jit setting, with the CPU's model and instruction sets. Beside each ratio, the quartiles of
 the per-round ratios (`round_ratio_quartiles`: each round's median over the baseline's median in
-that round), the error bars of the PNG (around that median): how far the ratio moves from round to round, which says
-whether two ratios a few percent apart differ at all.
+that round), the error bars of the PNG (around their median): how far the ratio moves from
+round to round, which says whether two ratios a few percent apart differ at all.
 """
 
 import argparse
