@@ -275,10 +275,10 @@ def interleaved_step_times(
     if seed is not None:
         seed = validation.integer("seed", seed, minimum=0, owner=owner)
     keys = list(runs)
-    order = np.random.default_rng(seed)
+    rng = None if seed is None else np.random.default_rng(seed)
     times: dict[Hashable, list[float]] = {key: [] for key in keys}
     for _ in range(rounds):
-        for index in order.permutation(len(keys)) if seed is not None else range(len(keys)):
+        for index in range(len(keys)) if rng is None else rng.permutation(len(keys)):
             key = keys[index]
             for step, iterator in runs[key]:
                 for _ in range(warmup):
