@@ -23,6 +23,7 @@ import argparse
 import collections
 import glob
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -126,7 +127,13 @@ def main():
 
     start = time.perf_counter()
     data = batches(args.network, batch_size(args.network))
-    report = {"args": vars(args), "cpu": machine.cpu(), "tensorflow": tf.__version__}
+    report = {
+        "args": vars(args),
+        "cpu": machine.cpu(),
+        "tensorflow": tf.__version__,
+        # XLA's options change what a compiled step costs (docs/performance.md)
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
     steps = {
         estimator: [
             compiled_step(build(args.network, estimator, args.width), data, args.warmup)
@@ -155,7 +162,8 @@ def main():
             + " ".join(f"{t:.0f}" for t in row["instances_other_operations_us"])
             + ")"
         )
-    print(f"CPU: {machine.describe(report['cpu'])}; {report['wall_seconds']:.0f} s")
+    flags = f"; XLA_FLAGS={report['xla_flags']}" if report["xla_flags"] else ""
+    print(f"CPU: {machine.describe(report['cpu'])}{flags}; {report['wall_seconds']:.0f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -36,6 +36,7 @@ round to round, which says whether two ratios a few percent apart differ at all.
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -166,7 +167,14 @@ def main():
                     )
     times = train.interleaved_step_times(runs, args.repeats, args.steps, args.warmup, args.seed)
 
-    report = {"args": vars(args), "cpu": machine.cpu(), "tensorflow": tf.__version__, "results": []}
+    report = {
+        "args": vars(args),
+        "cpu": machine.cpu(),
+        "tensorflow": tf.__version__,
+        # XLA's options change what a compiled step costs (docs/performance.md)
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "results": [],
+    }
     for (network, jit, estimator), mine in times.items():
         baseline = times[(network, jit, BASELINE)]
         rounds = round_ratios(mine, baseline, args.repeats)
@@ -188,7 +196,8 @@ def main():
             f"{row['median_step_ms']:8.2f} ms  x{row['ratio']:.3f}  "
             f"rounds x{mid:.3f} ({low:.3f}-{high:.3f})"
         )
-    print(f"CPU: {machine.describe(report['cpu'])}; {report['wall_seconds']:.0f} s")
+    flags = f"; XLA_FLAGS={report['xla_flags']}" if report["xla_flags"] else ""
+    print(f"CPU: {machine.describe(report['cpu'])}{flags}; {report['wall_seconds']:.0f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -4,7 +4,13 @@ validation, serialization, parity with ste_sign."""
 import contextlib
 import inspect
 import io
+import json
+import os
 import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 from adaste_tf import ops, quantizers
 from adaste_tf.quantizers import AdaSTE
@@ -566,6 +572,17 @@ def _operations_per_weight(kernel_quantizer) -> list[str]:
     return [k for k in kinds if k not in ("parameter", "broadcast", "constant", "bitcast")]
 
 
+# The XLA option that merges sibling fusions on CPU (docs/performance.md, "XLA's multi-output
+# fusion"). XLA reads its flags once, when it starts: a process of its own tests it. TensorFlow
+# 2.21's XLA has it; 2.18's, the lowest supported, ignores it.
+MULTI_OUTPUT_FUSION = "--xla_backend_extra_options=xla_cpu_use_multi_output_fusion"
+_HAS_MULTI_OUTPUT_FUSION = tuple(int(part) for part in tf.__version__.split(".")[:2]) >= (2, 21)
+
+
+def _multi_output_fusion_in_this_process() -> bool:
+    return _HAS_MULTI_OUTPUT_FUSION and MULTI_OUTPUT_FUSION in os.environ.get("XLA_FLAGS", "")
+
+
 @pytest.mark.parametrize("variant", quantizers.VARIANTS)
 def test_the_compiled_step_computes_the_scaled_gradient_once(variant):
     # docs/performance.md: the rule is evaluated in one fusion whose output the optimizer's
@@ -577,7 +594,61 @@ def test_the_compiled_step_computes_the_scaled_gradient_once(variant):
         assert sorted(readers) == sorted(["f32[64,48]{1,0}", "f32[48]{0}"]), readers
     else:
         assert len(readers) == 1, readers
-    assert len(_readers_of_the_kernel_gradient("ste_sign")) == 2  # Adam's m and v updates
+    # Adam's m and v updates, two fusions; one with XLA's multi-output fusion (below)
+    updates = 1 if _multi_output_fusion_in_this_process() else 2
+    assert len(_readers_of_the_kernel_gradient("ste_sign")) == updates
+
+
+def _gradient_and_its_readers(kernel_quantizer) -> dict[str, list[str]]:
+    """The shapes of the instructions of the compiled step (`_compiled_step`) that read the dot
+    producing the kernel's gradient, and of those that read the kernel-shaped one of them."""
+    _, entry, reads_the_dot = _compiled_step(kernel_quantizer)
+    dot_readers = [line for line in entry if reads_the_dot.search(line)]
+    shape = lambda line: line.split("=", 1)[1].split(" fusion(")[0].strip()  # noqa: E731
+    (gradient,) = [line for line in dot_readers if shape(line).startswith("f32[64,48]")]
+    name = gradient.split("=")[0].strip()
+    reads_it = re.compile(r"[(,]\s*(?:\S+\s+)?" + re.escape(name) + r"[,)]")
+    return {
+        "dot": [shape(line) for line in dot_readers],
+        "gradient": [shape(line) for line in entry if reads_it.search(line)],
+    }
+
+
+@pytest.mark.skipif(not _HAS_MULTI_OUTPUT_FUSION, reason="this XLA ignores the option")
+def test_with_multi_output_fusion_adam_reads_every_gradient_once():
+    # With the option, XLA no longer copies ste_sign's mask into both of Adam's moment updates
+    # but merges the two updates into one fusion: each estimator's gradient is one fusion (the
+    # bounded rule's sum of squares besides), read once, by one fusion writing both moments.
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import test_quantizers as t
+        from adaste_tf.quantizers import AdaSTE, VARIANTS
+        found = {{v: t._gradient_and_its_readers(AdaSTE(variant=v)) for v in VARIANTS}}
+        found["ste_sign"] = t._gradient_and_its_readers("ste_sign")
+        print(json.dumps(found))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=dict(os.environ, XLA_FLAGS=MULTI_OUTPUT_FUSION),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-5000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert sorted(found) == sorted([*quantizers.VARIANTS, "ste_sign"])
+    for estimator, readers in found.items():
+        sums = ["f32[48]{0}"] if estimator == "bounded" else []
+        assert sorted(readers["dot"]) == sorted(["f32[64,48]{1,0}", *sums]), (estimator, readers)
+        assert readers["gradient"] == ["(f32[64,48]{1,0}, f32[64,48]{1,0})"], (estimator, readers)
+    # Without it (this process), ste_sign's mask is inside each update and AdaSTE's gradient
+    # is read by both.
+    if not _multi_output_fusion_in_this_process():
+        default = _gradient_and_its_readers(AdaSTE(variant="paper"))
+        assert default["gradient"] == ["f32[64,48]{1,0}"] * 2, default
 
 
 # Operations per weight in the compiled gradient (docs/performance.md, "Few operations per
