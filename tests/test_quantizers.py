@@ -535,15 +535,25 @@ def _compiled_step(kernel_quantizer) -> tuple[str, list[str], re.Pattern]:
         for line in entry
         if " dot(" in line and line.split("=", 1)[1].strip().startswith("f32[64,48]")
     ]
+    return hlo, entry, _reads(dot)
+
+
+def _reads(name: str) -> re.Pattern:
+    """A pattern matching an HLO line that has the instruction `name` as an operand."""
     # An operand is printed as `%name` (TF 2.21's XLA) or `f32[64,48]{1,0} %name` (TF 2.18's).
-    return hlo, entry, re.compile(r"[(,]\s*(?:\S+\s+)?" + re.escape(dot) + r"[,)]")
+    return re.compile(r"[(,]\s*(?:\S+\s+)?" + re.escape(name) + r"[,)]")
+
+
+def _shape(line: str) -> str:
+    """The output shape of an HLO instruction's line, a tuple of shapes included."""
+    return re.match(r"\s*(\([^)]*\)|\S+)", line.split("=", 1)[1]).group(1)
 
 
 def _readers_of_the_kernel_gradient(kernel_quantizer) -> list[str]:
     """The instructions of the compiled step (`_compiled_step`) that read the dot producing the
     kernel's gradient, each as its output shape."""
     _, entry, reads_the_dot = _compiled_step(kernel_quantizer)
-    return [line.split("=", 1)[1].split()[0] for line in entry if reads_the_dot.search(line)]
+    return [_shape(line) for line in entry if reads_the_dot.search(line)]
 
 
 def _operations_per_weight(kernel_quantizer) -> list[str]:
@@ -604,13 +614,11 @@ def _gradient_and_its_readers(kernel_quantizer) -> dict[str, list[str]]:
     producing the kernel's gradient, and of those that read the kernel-shaped one of them."""
     _, entry, reads_the_dot = _compiled_step(kernel_quantizer)
     dot_readers = [line for line in entry if reads_the_dot.search(line)]
-    shape = lambda line: line.split("=", 1)[1].split(" fusion(")[0].strip()  # noqa: E731
-    (gradient,) = [line for line in dot_readers if shape(line).startswith("f32[64,48]")]
-    name = gradient.split("=")[0].strip()
-    reads_it = re.compile(r"[(,]\s*(?:\S+\s+)?" + re.escape(name) + r"[,)]")
+    (gradient,) = [line for line in dot_readers if _shape(line).startswith("f32[64,48]")]
+    reads_it = _reads(gradient.split("=")[0].strip())
     return {
-        "dot": [shape(line) for line in dot_readers],
-        "gradient": [shape(line) for line in entry if reads_it.search(line)],
+        "dot": [_shape(line) for line in dot_readers],
+        "gradient": [_shape(line) for line in entry if reads_it.search(line)],
     }
 
 
