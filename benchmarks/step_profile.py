@@ -23,13 +23,12 @@ import argparse
 import collections
 import glob
 import json
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
-from adaste_tf.zoo import machine, plots
+from adaste_tf.zoo import plots
 
 import tensorflow as tf
 from step_time import (
@@ -39,6 +38,8 @@ from step_time import (
     batch_size,
     batches,
     build,
+    describe_environment,
+    environment,
     train_function,
 )
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
@@ -127,13 +128,7 @@ def main():
 
     start = time.perf_counter()
     data = batches(args.network, batch_size(args.network))
-    report = {
-        "args": vars(args),
-        "cpu": machine.cpu(),
-        "tensorflow": tf.__version__,
-        # XLA's options change what a compiled step costs (docs/performance.md)
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-    }
+    report = {"args": vars(args), **environment()}
     steps = {
         estimator: [
             compiled_step(build(args.network, estimator, args.width), data, args.warmup)
@@ -162,8 +157,7 @@ def main():
             + " ".join(f"{t:.0f}" for t in row["instances_other_operations_us"])
             + ")"
         )
-    flags = f"; XLA_FLAGS={report['xla_flags']}" if report["xla_flags"] else ""
-    print(f"CPU: {machine.describe(report['cpu'])}{flags}; {report['wall_seconds']:.0f} s")
+    print(f"{describe_environment(report)}; {report['wall_seconds']:.0f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))

@@ -124,6 +124,22 @@ def round_ratios(times: list[float], baseline: list[float], rounds: int) -> np.n
     return mine / np.median(np.reshape(baseline, (rounds, -1)), axis=1)
 
 
+def environment() -> dict:
+    """What a step time depends on besides the code: the CPU, TensorFlow's version and XLA's
+    flags (its options change what a compiled step costs, docs/performance.md)."""
+    return {
+        "cpu": machine.cpu(),
+        "tensorflow": tf.__version__,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+
+
+def describe_environment(report: dict) -> str:
+    """One line naming the CPU (and XLA's flags, if any) of a report built on `environment()`."""
+    flags = f"; XLA_FLAGS={report['xla_flags']}" if report["xla_flags"] else ""
+    return f"CPU: {machine.describe(report['cpu'])}{flags}"
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -167,14 +183,7 @@ def main():
                     )
     times = train.interleaved_step_times(runs, args.repeats, args.steps, args.warmup, args.seed)
 
-    report = {
-        "args": vars(args),
-        "cpu": machine.cpu(),
-        "tensorflow": tf.__version__,
-        # XLA's options change what a compiled step costs (docs/performance.md)
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "results": [],
-    }
+    report = {"args": vars(args), **environment(), "results": []}
     for (network, jit, estimator), mine in times.items():
         baseline = times[(network, jit, BASELINE)]
         rounds = round_ratios(mine, baseline, args.repeats)
@@ -196,8 +205,7 @@ def main():
             f"{row['median_step_ms']:8.2f} ms  x{row['ratio']:.3f}  "
             f"rounds x{mid:.3f} ({low:.3f}-{high:.3f})"
         )
-    flags = f"; XLA_FLAGS={report['xla_flags']}" if report["xla_flags"] else ""
-    print(f"CPU: {machine.describe(report['cpu'])}{flags}; {report['wall_seconds']:.0f} s")
+    print(f"{describe_environment(report)}; {report['wall_seconds']:.0f} s")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
