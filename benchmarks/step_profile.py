@@ -6,7 +6,8 @@
 
 Builds the models of `step_time.py` (same networks and estimators, Adam, `jit_compile=True`),
 `--instances` of each, warms each up, then records `--steps` calls of its Keras train function
-with the TensorFlow profiler, in rounds that alternate between the estimators. XLA's CPU
+with the TensorFlow profiler, in rounds that alternate between the estimators in a random order
+(`--seed`). XLA's CPU
 runtime reports every operation of the compiled program (a fusion, a matrix product) as an
 event; their durations are summed per operation over all threads and divided by the steps.
 Matrix products and the other operations are totalled apart: an estimator's backward changes
@@ -30,6 +31,7 @@ from pathlib import Path
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
 from adaste_tf.zoo import plots
 
+import numpy as np
 import tensorflow as tf
 from step_time import (
     BASELINE,
@@ -123,6 +125,9 @@ def main():
         help="models profiled per estimator (an instance's placement in memory can double the "
         "time of its elementwise operations); the instance with the median total is reported",
     )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="of the estimators' order in each round"
+    )
     parser.add_argument("--out", default="docs/results/step_profile.json")
     args = parser.parse_args()
 
@@ -137,10 +142,14 @@ def main():
         for estimator in args.estimators
     }
     # Profiled in rounds that alternate between the estimators, so drifts in machine load hit
-    # all of them alike.
+    # all of them alike, each round in a random order: a model profiled right after another
+    # model's steps runs slower at first (`step_time.py`), and in a fixed order the same
+    # estimator would always follow the same one.
     profiles = {estimator: [] for estimator in args.estimators}
+    rng = np.random.default_rng(args.seed)
     for i in range(args.instances):
-        for estimator in args.estimators:
+        for index in rng.permutation(len(args.estimators)):
+            estimator = args.estimators[index]
             profiles[estimator].append(profile(*steps[estimator][i], args.steps))
     report["estimators"] = {}
     for estimator, instances in profiles.items():
