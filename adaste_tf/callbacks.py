@@ -277,8 +277,9 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     the same betas at the same fraction of training and reach `1 / alpha` at 38% of it. The
     epochs are those Keras passes to callbacks (`fit(epochs=...)`, the total, also when resuming
     with `initial_epoch` or `BackupAndRestore`); in a custom training loop give them as
-    `epochs`. For the official per-epoch rate, as in the official 500-700-epoch runs, pass
-    `schedule="official"`.
+    `epochs`. A fit of one epoch needs `update_freq="batch"` (set once per epoch, beta would
+    keep its first value; a warning says so when that fit begins). For the official per-epoch
+    rate, as in the official 500-700-epoch runs, pass `schedule="official"`.
 
     At the start of each epoch (or of each batch, with `update_freq="batch"`) each quantizer
     `q` gets `schedule(index, initial_beta=q.initial_beta, alpha=q.alpha)`. The index is the
@@ -353,6 +354,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         # None: the default path, made for the run's epochs once they are known.
         self._given_schedule = None if schedule is None else schedules.get(schedule)
         self._run_epochs: int | None = self.epochs
+        self._fit_epochs: int | None = self.epochs  # of the run, whatever the schedule
         self.update_freq = validation.choice(
             "update_freq", update_freq, UPDATE_FREQUENCIES, owner=owner
         )
@@ -490,9 +492,20 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
                     "the list would silently win. Fix: pass one RelaxationScheduler in "
                     "callbacks=[...]."
                 )
+        params = getattr(self, "params", None) or {}
+        self._fit_epochs = params.get("epochs") or self.epochs
         if self._given_schedule is None:
-            params = getattr(self, "params", None) or {}
-            self._run_epochs = params.get("epochs") or self.epochs
+            self._run_epochs = self._fit_epochs
+            if self._sets_one_beta_per_run():
+                warnings.warn(
+                    "RelaxationScheduler: this fit has 1 epoch and beta is set at the start of "
+                    "each epoch (update_freq='epoch'), so the default path cannot run: every "
+                    "AdaSTE quantizer keeps its first beta for the whole fit. Fix: "
+                    "RelaxationScheduler(update_freq='batch') runs the path within the epoch; "
+                    "or train for 2 epochs or more.",
+                    UserWarning,
+                    stacklevel=2,
+                )
         self._warn_if_tensorboard_comes_first()
         self._refresh()
         check_optimizer(self.model)
@@ -573,19 +586,40 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
                 return
             frame = frame.f_back
 
+    def _sets_one_beta_per_run(self) -> bool:
+        """Whether beta is set once per epoch in a run of one epoch: only the schedule's epoch-0
+        value is ever used."""
+        return self.update_freq == "epoch" and self._fit_epochs == 1
+
     def on_train_end(self, logs=None):
         # The relaxed weight is sign(theta) only once alpha * beta >= 1; the float32 beta of
         # the cap 1 / alpha can round below it.
         short = [q for q in self._quantizers if q.alpha * q.beta < 1.0 - 1e-6]
         if short:
             lowest = min(short, key=lambda q: q.beta)
+            if self._sets_one_beta_per_run():
+                fix = (
+                    "beta is set at the start of each epoch and this run had 1: pass "
+                    "update_freq='batch' to follow the schedule within it (in a custom loop, "
+                    "apply(step / steps) before each step)."
+                )
+            elif self._given_schedule is None:
+                fix = (
+                    "The default schedule reaches it at 38% of the run from AdaSTE's default "
+                    "initial beta (0.01); a run ends short when it stops early (EarlyStopping, "
+                    "an interruption, fit called in pieces: when resuming, pass the same total "
+                    "epochs with initial_epoch) or starts from a far smaller beta."
+                )
+            else:
+                fix = (
+                    "The default schedule (schedule=None) completes it within the epochs of the "
+                    "fit; when resuming, pass the same total epochs with initial_epoch."
+                )
             warnings.warn(
                 f"RelaxationScheduler: training ended with beta={lowest.beta:.4g} for "
                 f"{len(short)} of {len(self._quantizers)} AdaSTE quantizers (lowest: "
                 f"{lowest.name!r}), short of 1/alpha={1.0 / lowest.alpha:.4g}, where the relaxed "
-                f"weight becomes sign(theta): the relaxation path was not completed. The default "
-                f"schedule (schedule=None) completes it within the epochs of the fit; when "
-                f"resuming, pass the same total epochs with initial_epoch.",
+                f"weight becomes sign(theta): the relaxation path was not completed. {fix}",
                 UserWarning,
                 stacklevel=2,
             )

@@ -91,6 +91,48 @@ def test_a_run_that_ends_short_of_the_binary_regime_warns_once_with_the_final_be
     assert sum("RelaxationScheduler" in str(w.message) for w in record) == 1
 
 
+def _scheduler_warnings(record):
+    return [str(w.message) for w in record if "RelaxationScheduler" in str(w.message)]
+
+
+def test_a_one_epoch_fit_warns_that_epoch_updates_hold_beta_and_batch_updates_run_the_path():
+    x, y = _data()
+    with pytest.warns(UserWarning) as record:
+        history = _model().fit(
+            x, y, batch_size=BATCH, epochs=1, verbose=0, callbacks=[RelaxationScheduler()]
+        )
+    start, end = _scheduler_warnings(record)
+    assert "this fit has 1 epoch" in start and "update_freq='batch'" in start
+    assert "short of 1/alpha" in end and "this run had 1: pass update_freq='batch'" in end
+    np.testing.assert_allclose(history.history["beta"], [_official(0.01, 0)], rtol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = _model()
+        history = model.fit(
+            x,
+            y,
+            batch_size=BATCH,
+            epochs=1,
+            verbose=0,
+            callbacks=[RelaxationScheduler(update_freq="batch")],
+        )
+    # 4 steps at epochs 0, 1/4, 2/4, 3/4 of a 1-epoch run: official epochs 0, 125, 250, 375.
+    assert history.history["beta"] == [100.0]
+    for q in find_adaste_quantizers(model):
+        assert q.beta_variable.numpy() == pytest.approx(100.0)
+
+
+def test_a_default_path_that_ends_short_says_why_it_can():
+    x, y = _data()
+    # From beta 1e-12 the official 500 epochs at x1.05 reach 1e-12 * 1.05 ** 501 = 4e-2.
+    with pytest.warns(UserWarning) as record:
+        _model(beta=1e-12).fit(
+            x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[RelaxationScheduler()]
+        )
+    (end,) = _scheduler_warnings(record)
+    assert "stops early" in end and "far smaller beta" in end
+
+
 def test_a_custom_loop_needs_the_epochs_of_the_default_path():
     model = _model()
     scheduler = RelaxationScheduler()

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from adaste_tf import callbacks as adaste_callbacks
@@ -220,6 +221,24 @@ def test_curves_of_several_runs(tmp_path):
     # No run logged beta: no beta panel.
     figure = plots.plot_curves({"ste_sign": _run("ste_sign", 3, beta=False)}, tmp_path / "d.png")
     assert [ax.get_ylabel() for ax in figure.axes] == ["accuracy", "loss"]
+
+
+def test_a_one_epoch_run_follows_the_whole_beta_path_within_it(tiny_local_data):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="RelaxationScheduler")
+        result = train.train(
+            "mlp",
+            "fashion_mnist",
+            "adaste",
+            epochs=1,
+            batch_size=8,
+            limit=40,
+            hidden=(16,),
+            jit=False,
+            verbose=0,
+        )
+    # 36 training images, 5 steps at 0, 1/5, ..., 4/5 of the run: 1/alpha from 38% on.
+    assert result["history"]["beta"] == [100.0]
 
 
 def test_official_recipe_uses_the_official_pieces(tiny_local_data):

@@ -395,7 +395,9 @@ def train(
         fit_callbacks.insert(
             0,
             adaste_callbacks.RelaxationScheduler(
-                recipe.beta_schedule(epochs) if schedule is None else schedule
+                recipe.beta_schedule(epochs) if schedule is None else schedule,
+                # Set once per epoch, a 1-epoch run would keep the path's first beta.
+                update_freq="batch" if epochs == 1 else "epoch",
             ),
         )
     out_dir = Path(out) if out is not None else None
