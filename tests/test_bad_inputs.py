@@ -204,6 +204,22 @@ def _load_h5_without_adaste_tf(ctx: Context) -> None:
 
 # Shown beside the two load-without-import messages, which larq and Keras raise before any
 # adaste_tf code runs and which therefore cannot name it (adaste_tf/registration.py says why).
+def _resave_loaded_model_as_h5(ctx: Context) -> None:
+    """Two trained larq layers saved as .keras, loaded, and saved again as h5 with the
+    optimizer."""
+    model = tf.keras.Sequential(
+        [
+            tf.keras.layers.InputLayer((4,)),
+            lq.layers.QuantDense(3, kernel_quantizer="adaste"),
+            lq.layers.QuantDense(2, kernel_quantizer="adaste"),
+        ]
+    )
+    model.compile(tf.keras.optimizers.Adam(), "mse")
+    model.fit(np.ones((4, 4)), np.ones((4, 2)), verbose=0)
+    model.save(ctx.tmp / "model.keras")
+    tf.keras.models.load_model(ctx.tmp / "model.keras").save(ctx.tmp / "model.h5")
+
+
 _IMPORT_FIX = (
     "not part of the message: larq raises it before any adaste_tf code runs, because "
     "larq looks the saved quantizer's name up only among its own quantizers and the "
@@ -336,6 +352,20 @@ CATALOGUE = [
         TypeError,
         r"Unknown quantization function: 'AdaSTE'",
         fix=_IMPORT_FIX,
+    ),
+    Case(
+        "resave-loaded-keras-as-h5",
+        "load_model('m.keras').save('m.h5'), two larq layers, a compiled optimizer",
+        _resave_loaded_model_as_h5,
+        ValueError,
+        r"Unable to synchronously create dataset \(name already exists\)",
+        fix=(
+            "not part of the message: h5py raises it, for larq's own quantizers too. The "
+            ".keras loader builds larq's layers outside their name scopes, so every layer's "
+            "kernel is named `kernel:0`, and the h5 writer stores the optimizer's slots by "
+            "those names. Nothing saved is lost: save the loaded model as .keras again, or as "
+            "h5 with `include_optimizer=False` (both predict as the original)."
+        ),
     ),
     # --- schedules ---
     Case(
