@@ -106,7 +106,7 @@ def test_a_one_epoch_fit_warns_that_epoch_updates_hold_beta_and_batch_updates_ru
     assert "short of 1/alpha" in end and "this run had 1: pass update_freq='batch'" in end
     np.testing.assert_allclose(history.history["beta"], [_official(0.01, 0)], rtol=1e-6)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        warnings.filterwarnings("error", message="RelaxationScheduler")
         model = _model()
         history = model.fit(
             x,
