@@ -202,8 +202,6 @@ def _load_h5_without_adaste_tf(ctx: Context) -> None:
     tf.keras.models.load_model(path)
 
 
-# Shown beside the two load-without-import messages, which larq and Keras raise before any
-# adaste_tf code runs and which therefore cannot name it (adaste_tf/registration.py says why).
 def _resave_loaded_model_as_h5(ctx: Context) -> None:
     """Two trained larq layers saved as .keras, loaded, and saved again as h5 with the
     optimizer."""
@@ -220,6 +218,8 @@ def _resave_loaded_model_as_h5(ctx: Context) -> None:
     tf.keras.models.load_model(ctx.tmp / "model.keras").save(ctx.tmp / "model.h5")
 
 
+# Shown beside the two load-without-import messages, which larq and Keras raise before any
+# adaste_tf code runs and which therefore cannot name it (adaste_tf/registration.py says why).
 _IMPORT_FIX = (
     "not part of the message: larq raises it before any adaste_tf code runs, because "
     "larq looks the saved quantizer's name up only among its own quantizers and the "
