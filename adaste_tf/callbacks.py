@@ -353,8 +353,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             )
         # None: the default path, made for the run's epochs once they are known.
         self._given_schedule = None if schedule is None else schedules.get(schedule)
-        self._run_epochs: int | None = self.epochs
-        self._fit_epochs: int | None = self.epochs  # of the run, whatever the schedule
+        self._run_epochs: int | None = self.epochs  # `fit` passes its own at the start
         self.update_freq = validation.choice(
             "update_freq", update_freq, UPDATE_FREQUENCIES, owner=owner
         )
@@ -493,19 +492,17 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
                     "callbacks=[...]."
                 )
         params = getattr(self, "params", None) or {}
-        self._fit_epochs = params.get("epochs") or self.epochs
-        if self._given_schedule is None:
-            self._run_epochs = self._fit_epochs
-            if self._sets_one_beta_per_run():
-                warnings.warn(
-                    "RelaxationScheduler: this fit has 1 epoch and beta is set at the start of "
-                    "each epoch (update_freq='epoch'), so the default path cannot run: every "
-                    "AdaSTE quantizer keeps its first beta for the whole fit. Fix: "
-                    "RelaxationScheduler(update_freq='batch') runs the path within the epoch; "
-                    "or train for 2 epochs or more.",
-                    UserWarning,
-                    stacklevel=2,
-                )
+        self._run_epochs = params.get("epochs") or self.epochs
+        if self._given_schedule is None and self._sets_one_beta_per_run():
+            warnings.warn(
+                "RelaxationScheduler: this fit has 1 epoch and beta is set at the start of "
+                "each epoch (update_freq='epoch'), so the default path cannot run: every "
+                "AdaSTE quantizer keeps its first beta for the whole fit. Fix: "
+                "RelaxationScheduler(update_freq='batch') runs the path within the epoch; "
+                "or train for 2 epochs or more.",
+                UserWarning,
+                stacklevel=2,
+            )
         self._warn_if_tensorboard_comes_first()
         self._refresh()
         check_optimizer(self.model)
@@ -589,7 +586,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     def _sets_one_beta_per_run(self) -> bool:
         """Whether beta is set once per epoch in a run of one epoch: only the schedule's epoch-0
         value is ever used."""
-        return self.update_freq == "epoch" and self._fit_epochs == 1
+        return self.update_freq == "epoch" and self._run_epochs == 1
 
     def on_train_end(self, logs=None):
         # The relaxed weight is sign(theta) only once alpha * beta >= 1; the float32 beta of
