@@ -297,7 +297,8 @@ def binary_weights(model: tf.keras.Model) -> dict[str, BinaryWeight]:
     A larq layer keeps *latent* float weights (what the optimizer updates; `layer.kernel` and
     `model.get_weights()` return them) and binarizes them with its quantizer in every forward
     pass. The deployed weights are the quantized ones, read here under
-    `larq.context.quantized_scope(True)` (the same as `layer.kernel_quantizer(latent)`).
+    `larq.context.quantized_scope(True)`, the same as
+    `layer.kernel_quantizer(layer.kernel.latent_variable)`.
     For AdaSTE and `ste_sign` they are `sign(latent)` with `sign(0) = +1`.
 
     Returns:

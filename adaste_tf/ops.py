@@ -177,7 +177,7 @@ def bounded_scale(
     and gets the paper's inward scale there (capped at `max_scale`; `|theta|` is floored at
     2^-40, as where it divides, so that `flip_reach=0` reaches no weight). Every other step is the
     non-flipping finite difference of the relaxation without its box, the slope `1/(1+beta)`,
-    except outward steps beyond `|theta| >= 1`, which get 0 (latent weights stay in [-1, 1]).
+    except outward steps beyond `|theta| >= 1`, which get 0 (no clip: a step may end past 1).
     The result is divided by that slope, `1/(1+beta)`: a step that does not flip has scale 1 at
     every beta, and a flip scale is `(1+beta)` times the paper's. Normalizing `dy` by its RMS
     makes the rule independent of the loss scale (mixed-precision loss scaling, summing over

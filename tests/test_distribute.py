@@ -14,6 +14,7 @@ script that runs in the subprocesses:
     python tests/test_distribute.py mirrored OUT.npz          # reference + Mirrored runs
     python tests/test_distribute.py worker I PORT0,PORT1 OUT.npz   # one multi-worker process
     python tests/test_distribute.py bench [--steps N]     # step time with and without sync
+    python tests/test_distribute.py optimizers            # the comparison under three optimizers
 """
 
 from __future__ import annotations
@@ -36,11 +37,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-VARIANTS = ("paper", "official")
+VARIANTS = ("bounded", "paper", "official")
 N, FEATURES, CLASSES = 128, 20, 4
 GLOBAL_BATCH, EPOCHS = 32, 3  # 4 steps per epoch, 16 examples per replica
 RAGGED_N = 99  # last global batch of 3 examples: split 2 + 1 over the replicas
 TOLERANCE = 1e-5
+OPTIMIZERS = {  # the tests use "momentum"; `optimizers_main` compares all three
+    "SGD 0.05": lambda: tf.keras.optimizers.SGD(0.05),
+    "momentum": lambda: tf.keras.optimizers.SGD(0.05, momentum=0.9),
+    "Adam 0.01": lambda: tf.keras.optimizers.Adam(0.01),
+}
 SUBPROCESS_TIMEOUT_S = 300
 
 
@@ -59,11 +65,13 @@ def _model(
     depth: int = 1,
     features: int = FEATURES,
     jit: bool = False,
+    optimizer: str = "momentum",
 ) -> tf.keras.Model:
     """A small MLP, no BatchNorm (per-replica batch statistics would differ by design).
 
     `kind`: an AdaSTE variant, "ste_sign" (linear backward, the baseline), "inputs" (AdaSTE on
-    the kernels and on the hidden activations) or "dense" (plain Keras layers).
+    the kernels and on the hidden activations) or "dense" (plain Keras layers). `optimizer`: a
+    key of `OPTIMIZERS`.
     """
     tf.keras.utils.set_random_seed(1)  # same initial weights in every run
 
@@ -86,7 +94,7 @@ def _model(
     layers.append(layer(CLASSES, quantize_inputs=kind == "inputs"))
     model = tf.keras.Sequential(layers)
     model.compile(
-        tf.keras.optimizers.SGD(0.05, momentum=0.9),
+        OPTIMIZERS[optimizer](),
         tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=jit,
     )
@@ -224,6 +232,30 @@ def worker_main(index: int, ports: list[str], out: str) -> None:
                 np.array(probe.betas),
             )
     np.savez(out, **arrays)
+
+
+def optimizers_main() -> None:
+    """Max |mirrored - one device| of the tests' runs under each optimizer, with the sync and
+    without, and of plain Keras layers on an uneven last batch (`docs/distributed.md`)."""
+    _two_logical_cpus()
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    print("max |latent weight - one device| after 3 epochs: sync_replicas=True / False")
+    for optimizer in OPTIMIZERS:
+        cells = []
+        for kind in (*VARIANTS, "ste_sign"):
+            reference = _train(None, kind, optimizer=optimizer)[0]
+            syncs = (True, False) if kind != "ste_sign" else (True,)
+            diffs = [
+                max_diff(_train(strategy, kind, sync, optimizer=optimizer)[0], reference)
+                for sync in syncs
+            ]
+            cells.append(f"{kind} " + " / ".join(f"{d:.2g}" for d in diffs))
+        print(f"  {optimizer:10s} " + ", ".join(cells), flush=True)
+    # Keras itself weighs a last batch split 2 + 1 differently on two replicas than on one.
+    x, y = _data(RAGGED_N)
+    reference = _train(None, "dense", x=x, y=y)[0]
+    ragged = max_diff(_train(strategy, "dense", x=x, y=y)[0], reference)
+    print(f"plain Dense, momentum, {RAGGED_N} examples (last batch split 2 + 1): {ragged:.2g}")
 
 
 def _backward_step(strategy, sync: bool, shape=(1024, 1024)):
@@ -525,5 +557,7 @@ if __name__ == "__main__":
         worker_main(int(sys.argv[2]), sys.argv[3].split(","), sys.argv[4])
     elif command == "bench":
         bench_main(int(sys.argv[sys.argv.index("--steps") + 1]) if "--steps" in sys.argv else 30)
+    elif command == "optimizers":
+        optimizers_main()
     else:
-        raise SystemExit(f"unknown command {command!r}: use mirrored, worker or bench")
+        raise SystemExit(f"unknown command {command!r}: use mirrored, worker, bench or optimizers")
