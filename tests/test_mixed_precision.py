@@ -7,6 +7,7 @@ backward computes its scale in float32 (`adaste_tf.ops`), and beta, a variable c
 right regime. Under `mixed_float16` Keras wraps the optimizer in a `LossScaleOptimizer`.
 """
 
+import adaste_tf
 from adaste_tf import quantizers
 from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
 from adaste_tf.quantizers import AdaSTE
@@ -200,3 +201,59 @@ def test_kernel_is_synced_and_activation_is_not_under_the_policy(policy, mode, m
     layer = lq.layers.QuantDense(4, kernel_quantizer="adaste", input_quantizer="adaste")
     tf.function(layer, jit_compile=mode == "jit")(tf.ones((2, 3)))
     assert requested == {(3, 4): True, (2, 3): False}
+
+
+def test_flip_scales_that_overflow_float16_only_lower_the_loss_scale():
+    """The bounded rule's flip scale, up to (1 + beta) * max_scale = 101 at the end of the
+    default path, makes a few float16 gradients overflow where `ste_sign`'s do not. The
+    LossScaleOptimizer skips those steps and halves its scale, as it is built to, and training
+    goes on (docs/reliability.md quotes the printed numbers)."""
+    try:
+        x, y = adaste_tf.data.load_arrays("fashion_mnist", "train")
+    except (OSError, ValueError):
+        pytest.skip("no local Fashion-MNIST")
+    x, y = x[:12800].astype(np.float32) / 255.0, y[:12800]
+    scales, accuracy = {}, {}
+    tf.keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        for estimator in ("adaste", "ste_sign"):
+            tf.keras.utils.set_random_seed(0)
+            options = dict(kernel_quantizer=estimator, use_bias=False)
+            if estimator == "ste_sign":
+                options["kernel_constraint"] = "weight_clip"
+            model = tf.keras.Sequential(
+                [
+                    tf.keras.layers.Flatten(input_shape=(28, 28)),
+                    lq.layers.QuantDense(256, **options),
+                    tf.keras.layers.BatchNormalization(),
+                    tf.keras.layers.Activation("relu"),
+                    lq.layers.QuantDense(10, **options),
+                    tf.keras.layers.Activation("linear", dtype="float32"),
+                ]
+            )
+            model.compile(
+                tf.keras.optimizers.Adam(1e-3),
+                tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                metrics=["accuracy"],
+            )
+            seen: list[float] = []
+            record = tf.keras.callbacks.LambdaCallback(
+                on_train_batch_end=lambda batch, logs, seen=seen, model=model: seen.append(
+                    float(model.optimizer.loss_scale)
+                )
+            )
+            callbacks = [record] + ([RelaxationScheduler()] if estimator == "adaste" else [])
+            history = model.fit(x, y, batch_size=128, epochs=4, verbose=0, callbacks=callbacks)
+            assert all(np.isfinite(w).all() for w in model.get_weights())
+            scales[estimator], accuracy[estimator] = seen, history.history["accuracy"][-1]
+    finally:
+        tf.keras.mixed_precision.set_global_policy("float32")
+    for estimator, seen in scales.items():
+        print(
+            f"{estimator}: loss scale 2^{np.log2(seen[0]):.0f} -> 2^{np.log2(seen[-1]):.0f} over "
+            f"{len(seen)} steps, {np.sum(np.diff(seen) < 0)} halvings; last epoch's training "
+            f"accuracy {accuracy[estimator]:.3f}"
+        )
+    assert min(scales["ste_sign"]) == 2.0**15  # the baseline never overflows here
+    assert 2.0**8 <= min(scales["adaste"]) < 2.0**15  # a few skipped steps, not a collapse
+    assert accuracy["adaste"] > accuracy["ste_sign"] - 0.02

@@ -69,16 +69,15 @@ def test_official_scale_matches_oracle(alpha, beta, execution_mode):
     np.testing.assert_allclose(got, want, rtol=2e-6, atol=0)
 
 
-@pytest.mark.parametrize("variant", ["paper", "official"])
+@pytest.mark.parametrize("variant", ["bounded", "paper", "official"])
 def test_default_hyperparameters_off_the_boundary(variant, rng):
     alpha, beta = 0.01, 0.01
     k = 1 - alpha * beta
     theta = rng.uniform(-3, 3, 4000).astype(np.float32)
     theta = theta[np.abs(np.abs(theta) - k) > 1e-5]
     dy = rng.normal(0, 0.01, theta.shape).astype(np.float32)
-    fn = ops.paper_scale if variant == "paper" else ops.official_scale
-    max_scale = 10.0 if variant == "paper" else 0.5
-    got = fn(theta, dy, alpha, beta, max_scale).numpy()
+    max_scale = {"bounded": 1.0, "paper": 10.0, "official": 0.5}[variant]
+    got = ops.scale(theta, dy, variant, alpha, beta, max_scale).numpy()
     want = oracle.scale(theta, dy, alpha, beta, max_scale, variant)
     np.testing.assert_allclose(got, want, rtol=2e-6)
 
@@ -175,7 +174,7 @@ def test_relaxed_weight_is_the_minimizer_of_the_inner_objective():
 
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16])
-@pytest.mark.parametrize("variant", ["paper", "official"])
+@pytest.mark.parametrize("variant", ["bounded", "paper", "official"])
 @pytest.mark.parametrize("beta", [0.0, 0.01, 50.0, 1e4])
 def test_no_nan_or_inf_in_low_precision(dtype, variant, beta):
     finfo_max = float(dtype.max)
@@ -189,9 +188,19 @@ def test_no_nan_or_inf_in_low_precision(dtype, variant, beta):
     t, g = np.meshgrid(theta, dy)
     t = tf.cast(t.ravel(), dtype)
     g = tf.cast(g.ravel(), dtype)
-    fn = ops.paper_scale if variant == "paper" else ops.official_scale
-    scale = fn(t, g, 0.01, beta, 10.0)
+    scale = ops.scale(t, g, variant, 0.01, beta, 10.0)
     assert scale.dtype == dtype
-    grad = g * scale
-    assert np.all(np.isfinite(tf.cast(scale, tf.float32).numpy()))
-    assert np.all(np.isfinite(tf.cast(grad, tf.float32).numpy()))
+    grad = ops.scaled_gradient(t, g, variant, 0.01, beta, 10.0)  # what the backward returns
+    assert grad.dtype == dtype
+    # Finite wherever the true value is a finite value of the dtype. Only the bounded rule's flip
+    # scale, up to (1 + beta) * max_scale in the slope's units, exceeds max_scale: there, beyond
+    # float16's largest value, inf is the right answer (loss scaling skips such a step).
+    want = oracle.scale(
+        *(tf.cast(v, tf.float64).numpy() for v in (t, g)), 0.01, beta, 10.0, variant
+    )
+    fits = want <= finfo_max / 2
+    grad_fits = np.abs(tf.cast(g, tf.float64).numpy()) * want <= finfo_max / 2
+    assert np.all(np.isfinite(tf.cast(scale, tf.float32).numpy())[fits])
+    assert np.all(np.isfinite(tf.cast(grad, tf.float32).numpy())[grad_fits])
+    if variant != "bounded":  # every scale and gradient of these fits: the check is complete
+        assert fits.all() and grad_fits.all()
