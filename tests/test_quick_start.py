@@ -43,3 +43,25 @@ def test_the_quick_start_runs_the_whole_relaxation_path_in_its_five_epochs(tmp_p
     )
     assert betas[-1] == pytest.approx(100.0)  # 1 / alpha: the relaxed weight is sign(theta)
     assert namespace["history"].history["accuracy"][-1] > 0.5
+
+
+USAGE = README.parent / "docs" / "usage.md"
+
+
+def official_recipe_code() -> str:
+    section = USAGE.read_text().split("## The official recipe in your own model", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def test_the_official_recipe_of_the_usage_page_runs_as_written():
+    """usage.md's official recipe in a model of one's own, as written, on 2048 images: beta
+    follows its whole path within the fit and the network learns."""
+    x, y = _images(2048)
+    namespace = {"x": x[..., None], "y": y}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # a path left short would warn
+        exec(compile(official_recipe_code(), "docs/usage.md (official recipe)", "exec"), namespace)
+    history = namespace["model"].history.history
+    assert len(history["beta"]) == namespace["epochs"]
+    assert history["beta"][-1] == pytest.approx(100.0)
+    assert history["accuracy"][-1] > 0.5
