@@ -13,6 +13,7 @@ import textwrap
 from pathlib import Path
 
 from adaste_tf import ops, quantizers
+from adaste_tf.callbacks import find_adaste_quantizers
 from adaste_tf.quantizers import AdaSTE
 
 import larq as lq
@@ -77,6 +78,90 @@ def test_quantconv2d_kernel_gradient_matches_oracle(execution_mode, rng):
     got = run_in_mode(step, execution_mode)(x, r).numpy()
     want = dy * oracle.scale(theta, dy, 0.01, 0.01, quantizers.DEFAULT_MAX_SCALE, "bounded")
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+# Every larq layer with a weight quantizer: (constructor, input shape without the batch, the
+# quantizer slots). Each slot gets its own AdaSTE.
+LARQ_LAYERS = {
+    "QuantConv1D": (lambda **q: lq.layers.QuantConv1D(3, 2, **q), (6, 2), ["kernel"]),
+    "QuantConv3D": (lambda **q: lq.layers.QuantConv3D(3, 2, **q), (4, 4, 4, 2), ["kernel"]),
+    "QuantConv2DTranspose": (
+        lambda **q: lq.layers.QuantConv2DTranspose(3, 2, **q),
+        (4, 4, 2),
+        ["kernel"],
+    ),
+    "QuantConv3DTranspose": (
+        lambda **q: lq.layers.QuantConv3DTranspose(3, 2, **q),
+        (3, 3, 3, 2),
+        ["kernel"],
+    ),
+    "QuantDepthwiseConv2D": (
+        lambda **q: lq.layers.QuantDepthwiseConv2D(2, **q),
+        (5, 5, 3),
+        ["depthwise"],
+    ),
+    "QuantSeparableConv1D": (
+        lambda **q: lq.layers.QuantSeparableConv1D(3, 2, **q),
+        (6, 2),
+        ["depthwise", "pointwise"],
+    ),
+    "QuantSeparableConv2D": (
+        lambda **q: lq.layers.QuantSeparableConv2D(3, 2, **q),
+        (5, 5, 2),
+        ["depthwise", "pointwise"],
+    ),
+    "QuantLocallyConnected1D": (
+        lambda **q: lq.layers.QuantLocallyConnected1D(3, 2, **q),
+        (6, 2),
+        ["kernel"],
+    ),
+    "QuantLocallyConnected2D": (
+        lambda **q: lq.layers.QuantLocallyConnected2D(3, 2, **q),
+        (4, 4, 2),
+        ["kernel"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", LARQ_LAYERS)
+def test_every_larq_weight_quantizer_slot_takes_adaste(name, execution_mode, rng):
+    """AdaSTE in any larq layer's weight slot: the forward uses sign(theta) and the gradient to
+    each latent weight is the oracle's scale times the gradient at the binary weight, which the
+    same larq layer without quantizers, holding sign(theta), gives. A third of the latent
+    weights are within the bounded rule's reach of zero, so its flip case is exercised."""
+    make, shape, slots = LARQ_LAYERS[name]
+    x = tf.constant(rng.normal(size=(2, *shape)).astype(np.float32))
+    layer = make(**{f"{slot}_quantizer": AdaSTE(beta=0.5) for slot in slots}, use_bias=False)
+    plain = make(use_bias=False)
+    out = layer(x)
+    plain(x)
+    r = tf.constant(rng.normal(size=out.shape).astype(np.float32))
+    thetas = []
+    for latent, binary in zip(layer.trainable_weights, plain.trainable_weights, strict=True):
+        theta = rng.uniform(-1.2, 1.2, size=latent.shape).astype(np.float32)
+        theta.flat[::3] *= 1e-4  # near zero: inward steps there are flips the rule boosts
+        latent.assign(theta)
+        binary.assign(np.where(theta >= 0, 1.0, -1.0))
+        thetas.append(theta)
+
+    def step(x, r):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(x) * r)
+        return layer(x), tape.gradient(loss, layer.trainable_weights)
+
+    with tf.GradientTape() as tape:
+        want_out = plain(x)
+        loss = tf.reduce_sum(want_out * r)
+    dys = [g.numpy() for g in tape.gradient(loss, plain.trainable_weights)]
+    got_out, grads = run_in_mode(step, execution_mode)(x, r)
+    np.testing.assert_allclose(got_out.numpy(), want_out.numpy(), rtol=1e-5, atol=1e-5)
+    assert len(find_adaste_quantizers(layer)) == len(slots) == len(grads)
+    boosted = 0
+    for theta, dy, got in zip(thetas, dys, grads, strict=True):
+        scale = oracle.scale(theta, dy, 0.01, 0.5, quantizers.DEFAULT_MAX_SCALE, "bounded")
+        np.testing.assert_allclose(got.numpy(), dy * scale, rtol=1e-5, atol=1e-5)
+        boosted += int(np.sum(scale > 1.0))
+    assert boosted > 0  # not only ste_sign's backward was compared
 
 
 def test_changing_beta_changes_the_gradient_without_retracing():
