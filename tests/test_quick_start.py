@@ -15,9 +15,14 @@ import pytest
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def quick_start_code() -> str:
-    section = README.read_text().split("## Quick start", 1)[1]
+def python_block(page: Path, heading: str) -> str:
+    """The first Python code block after `heading` in `page`."""
+    section = page.read_text().split(heading, 1)[1]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+def quick_start_code() -> str:
+    return python_block(README, "## Quick start")
 
 
 def _images(count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,8 +54,7 @@ USAGE = README.parent / "docs" / "usage.md"
 
 
 def official_recipe_code() -> str:
-    section = USAGE.read_text().split("## The official recipe in your own model", 1)[1]
-    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    return python_block(USAGE, "## The official recipe in your own model")
 
 
 def test_the_official_recipe_of_the_usage_page_runs_as_written():
