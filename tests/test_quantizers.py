@@ -146,8 +146,9 @@ def test_every_larq_weight_quantizer_slot_takes_adaste(name, execution_mode, rng
 
     def step(x, r):
         with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(layer(x) * r)
-        return layer(x), tape.gradient(loss, layer.trainable_weights)
+            out = layer(x)
+            loss = tf.reduce_sum(out * r)
+        return out, tape.gradient(loss, layer.trainable_weights)
 
     with tf.GradientTape() as tape:
         want_out = plain(x)
