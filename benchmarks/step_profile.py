@@ -23,7 +23,6 @@ of the totals.
 import argparse
 import collections
 import glob
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -40,9 +39,9 @@ from step_time import (
     batch_size,
     batches,
     build,
-    describe_environment,
     environment,
     train_function,
+    write_report,
 )
 from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
@@ -166,11 +165,7 @@ def main():
             + " ".join(f"{t:.0f}" for t in row["instances_other_operations_us"])
             + ")"
         )
-    print(f"{describe_environment(report)}; {report['wall_seconds']:.0f} s")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    plot(report, out.with_suffix(".png"))
+    write_report(report, args.out, plot)
 
 
 def plot(report: dict, path: Path) -> None:

@@ -142,6 +142,27 @@ def describe_environment(report: dict) -> str:
     return f"CPU: {machine.describe(report['cpu'])}{flags}"
 
 
+def timing(times: list[float], baseline: list[float], rounds: int) -> dict:
+    """The record of one configuration's `interleaved_step_times` against the baseline's: its
+    median step in ms, the ratio of the medians and the quartiles of the per-round ratios."""
+    per_round = round_ratios(times, baseline, rounds)
+    return {
+        "median_step_ms": 1e3 * float(np.median(times)),
+        "ratio": float(np.median(times) / np.median(baseline)),
+        "round_ratio_quartiles": [float(q) for q in np.percentile(per_round, [25, 50, 75])],
+    }
+
+
+def write_report(report: dict, out: str, plot) -> None:
+    """Prints the environment line and the wall time, writes `report` as JSON to `out` and
+    `plot(report, path)` as the PNG beside it."""
+    print(f"{describe_environment(report)}; {report['wall_seconds']:.0f} s")
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2))
+    plot(report, path.with_suffix(".png"))
+
+
 def main():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -188,15 +209,12 @@ def main():
     report = {"args": vars(args), **environment(), "results": []}
     for (network, jit, estimator), mine in times.items():
         baseline = times[(network, jit, BASELINE)]
-        rounds = round_ratios(mine, baseline, args.repeats)
         report["results"].append(
             {
                 "network": network,
                 "jit": jit,
                 "estimator": estimator,
-                "median_step_ms": 1e3 * float(np.median(mine)),
-                "ratio": float(np.median(mine) / np.median(baseline)),
-                "round_ratio_quartiles": [float(q) for q in np.percentile(rounds, [25, 50, 75])],
+                **timing(mine, baseline, args.repeats),
             }
         )
     report["wall_seconds"] = time.perf_counter() - start
@@ -207,11 +225,7 @@ def main():
             f"{row['median_step_ms']:8.2f} ms  x{row['ratio']:.3f}  "
             f"rounds x{mid:.3f} ({low:.3f}-{high:.3f})"
         )
-    print(f"{describe_environment(report)}; {report['wall_seconds']:.0f} s")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    plot(report, out.with_suffix(".png"))
+    write_report(report, args.out, plot)
 
 
 def plot(report: dict, path: Path) -> None:

@@ -143,6 +143,18 @@ def test_the_bounded_rule_flips_what_its_bound_reaches_and_nothing_without_one(
     )
 
 
+@pytest.mark.parametrize("shape", [(1,), (7,), (8,), (9,), (3, 3, 1, 5), (784, 512), (5, 4099)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_sum_of_squares_equals_numpys(shape, dtype, execution_mode, rng):
+    # The bounded rule's RMS comes from ops._sum_of_squares, written for XLA's CPU backend
+    # (docs/performance.md): sizes below, at and past a multiple of its 8 rows, in every mode.
+    g = rng.standard_normal(shape).astype(dtype)
+    got = run_in_mode(ops._sum_of_squares, execution_mode)(tf.constant(g)).numpy()
+    assert got.dtype == dtype
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, np.sum(g.astype(np.float64) ** 2), rtol=rtol)
+
+
 def test_sign_maps_zero_to_plus_one_like_larq():
     import larq as lq
 

@@ -642,24 +642,31 @@ def _readers_of_the_kernel_gradient(kernel_quantizer) -> list[str]:
     return [_shape(line) for line in entry if reads_the_dot.search(line)]
 
 
-def _operations_per_weight(kernel_quantizer) -> list[str]:
-    """The operations on kernel-shaped arrays inside the fusion of the compiled step that reads
-    the kernel's gradient and has the kernel's shape (parameters, broadcasts and constants left
-    out): what its loop computes for every weight."""
-    hlo, entry, reads_the_dot = _compiled_step(kernel_quantizer)
+def _fusion_body(compiled_step, shape: str) -> list[str]:
+    """The lines of the fusion of `compiled_step` (what `_compiled_step` returns) that reads the
+    dot producing the kernel's gradient and has the output `shape` (such as "f32[64,48]")."""
+    hlo, entry, reads_the_dot = compiled_step
     (line,) = [
         line
         for line in entry
-        if reads_the_dot.search(line) and line.split("=", 1)[1].strip().startswith("f32[64,48]")
+        if reads_the_dot.search(line) and line.split("=", 1)[1].strip().startswith(shape + "{")
     ]
+    pattern = re.compile(r"= " + re.escape(shape) + r"\S* (fusion|call)\(")
     while True:  # TF 2.18 wraps the fusion in a call to a parallel fusion
         name = re.search(r"(?:calls|to_apply)=(%?[\w.]+)", line).group(1)
         body = hlo[hlo.index("\n" + name + " ") :]
         body = body[: body.index("\n}")].splitlines()[1:]
-        inner = [b for b in body if re.search(r"= f32\[64,48\]\S* (fusion|call)\(", b)]
+        inner = [b for b in body if pattern.search(b)]
         if not inner:
-            break
+            return body
         line = inner[0]
+
+
+def _operations_per_weight(kernel_quantizer) -> list[str]:
+    """The operations on kernel-shaped arrays inside the fusion of the compiled step that reads
+    the kernel's gradient and has the kernel's shape (parameters, broadcasts and constants left
+    out): what its loop computes for every weight."""
+    body = _fusion_body(_compiled_step(kernel_quantizer), "f32[64,48]")
     kinds = [
         b.split("=", 1)[1].split("(")[0].split()[-1]
         for b in body
@@ -686,13 +693,25 @@ def test_the_compiled_step_computes_the_scaled_gradient_once(variant):
     readers = _readers_of_the_kernel_gradient(AdaSTE(variant=variant))
     gradient = [shape for shape in readers if shape.startswith("f32[64,48]")]
     assert len(gradient) == 1, readers
-    if variant == "bounded":  # and once more for its sum of squares, to 1/64 of the size
-        assert sorted(readers) == sorted(["f32[64,48]{1,0}", "f32[48]{0}"]), readers
+    if variant == "bounded":  # and once more for its sum of squares, to 1/8 of the size
+        assert sorted(readers) == sorted(["f32[64,48]{1,0}", "f32[384]{0}"]), readers
     else:
         assert len(readers) == 1, readers
     # Adam's m and v updates, two fusions; one with XLA's multi-output fusion (below)
     updates = 1 if _multi_output_fusion_in_this_process() else 2
     assert len(_readers_of_the_kernel_gradient("ste_sign")) == updates
+
+
+def test_the_sum_of_squares_adds_rows_not_neighbours():
+    # docs/performance.md, "The sum of squares": the bounded rule's one pass over the gradient
+    # for its RMS sums the squares down the 8 rows of an [8, size / 8] view (the major axis, a
+    # loop XLA vectorizes without shuffles), not 8 neighbours at a time (the minor axis).
+    body = _fusion_body(_compiled_step(AdaSTE(variant="bounded")), "f32[384]")
+    reduces = [line for line in body if " reduce(" in line]
+    assert len(reduces) == 1, body
+    assert re.search(r"= f32\[384\]\S* reduce\(", reduces[0]), reduces
+    assert "dimensions={0}" in reduces[0], reduces
+    assert any(re.search(r"= f32\[8,384\]\S* (bitcast|reshape)\(", line) for line in body), body
 
 
 def _gradient_and_its_readers(kernel_quantizer) -> dict[str, list[str]]:
@@ -735,7 +754,7 @@ def test_with_multi_output_fusion_adam_reads_every_gradient_once():
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert sorted(found) == sorted([*quantizers.VARIANTS, "ste_sign"])
     for estimator, readers in found.items():
-        sums = ["f32[48]{0}"] if estimator == "bounded" else []
+        sums = ["f32[384]{0}"] if estimator == "bounded" else []
         assert sorted(readers["dot"]) == sorted(["f32[64,48]{1,0}", *sums]), (estimator, readers)
         assert readers["gradient"] == ["(f32[64,48]{1,0}, f32[64,48]{1,0})"], (estimator, readers)
     # Without it (this process), ste_sign's mask is inside each update and AdaSTE's gradient
