@@ -419,22 +419,41 @@ def _official_terms(t, g, alpha, beta, max_scale):
     return n, tf.where(adaptive, a, tf.ones_like(a))
 
 
+# Whether this TensorFlow's XLA fuses a producer into a sum over a major axis on CPU. TensorFlow
+# 2.21's does; the CPU backend of earlier versions refuses to ("Not fusing reductions over major
+# dimensions"), and would write the square out before the sum (`_sum_of_squares`).
+_XLA_FUSES_MAJOR_AXIS_SUMS = tuple(int(part) for part in tf.__version__.split(".")[:2]) >= (2, 21)
+
+
 def _sum_of_squares(g: tf.Tensor) -> tf.Tensor:
-    """`sum(g ** 2)` over the whole tensor: the squares summed down 8 rows, then the row.
+    """`sum(g ** 2)` over the whole tensor, in the form this TensorFlow's XLA compiles best on CPU.
 
     Inside a jit-compiled step this was most of the bounded rule's cost (`docs/performance.md`,
-    "The sum of squares"). The first sum runs over the major axis of an `[8, size / 8]` view:
-    each output adds 8 inputs `size / 8` apart and neighbouring outputs read neighbouring
-    inputs, so XLA's CPU loop emitter vectorizes it as 8 loads and fused multiply-adds per
-    vector, with the square fused in and `g` read once. The second is a plain reduction of a
-    vector in memory, which XLA hands to its reduction library. `maximum(., 0)`, an identity on
-    sums of squares, keeps XLA's simplifier from merging the two into one large reduction, which
-    its CPU backend splits into reduce-windows that write the square out.
+    "The sum of squares"). With TensorFlow 2.21 the squares are summed down the 8 rows of an
+    `[8, size / 8]` view, then the row: each output of the first sum adds 8 inputs `size / 8`
+    apart and neighbouring outputs read neighbouring inputs, so XLA's CPU loop emitter vectorizes
+    it as 8 loads and fused multiply-adds per vector, with the square fused in and `g` read once,
+    and the second is a plain reduction of a vector, which XLA hands to its reduction library.
+    Earlier versions do not fuse the square into a sum over a major axis, so there it is summed
+    8 neighbours at a time, twice, then the rest (the form of earlier releases).
     """
     x = tf.square(tf.reshape(g, [-1]))
-    x = tf.pad(x, [[0, tf.math.floormod(-tf.size(x), 8)]])
-    rows = tf.maximum(tf.reduce_sum(tf.reshape(x, [8, -1]), axis=0), 0.0)
-    return tf.reduce_sum(rows)
+    if _XLA_FUSES_MAJOR_AXIS_SUMS:
+        return tf.reduce_sum(_sums_of(x, 8, axis=0))
+    for _ in range(2):
+        x = _sums_of(x, 8, axis=1)
+    return tf.reduce_sum(x)
+
+
+def _sums_of(x: tf.Tensor, k: int, axis: int) -> tf.Tensor:
+    """The vector `x` padded with zeros to a multiple of `k` and summed `k` at a time: down the `k`
+    rows of a `[k, size / k]` view (axis 0) or over `k` neighbours, the minor axis of a
+    `[size / k, k]` view (axis 1). `maximum(., 0)`, an identity on sums of squares, keeps XLA's
+    simplifier from merging successive sums into one large sum, which its CPU backend splits
+    into reduce-windows that write their input out."""
+    x = tf.pad(x, [[0, tf.math.floormod(-tf.size(x), k)]])
+    shape = [k, -1] if axis == 0 else [-1, k]
+    return tf.maximum(tf.reduce_sum(tf.reshape(x, shape), axis=axis), 0.0)
 
 
 def regimes(

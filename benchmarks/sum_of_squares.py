@@ -9,10 +9,10 @@ The bounded rule needs the RMS of each kernel's gradient before its pass can sta
 in each of several forms, beside `ste_sign` + `weight_clip` (the baseline) and the `paper` rule
 (no sum at all), and times them interleaved in one process as `step_time.py` does:
 
-- `rows`: the package's form, the squares of an `[8, size / 8]` view summed over its major
-  axis, then the vector summed;
-- `neighbours`: the form of earlier releases, two levels of sums of 8 neighbours (the minor
-  axis), then the rest summed;
+- `rows`: the package's form with TensorFlow 2.21, the squares of an `[8, size / 8]` view
+  summed over its major axis, then the vector summed;
+- `neighbours`: its form with earlier TensorFlow versions (and in earlier releases), two levels
+  of sums of 8 neighbours (the minor axis), then the rest summed;
 - `neighbours_deep`: sums of 8 neighbours down to a few values (6 levels), in one step;
 - `rows_twice`: two levels of rows (64 inputs per output), then the rest;
 - `plain`: `reduce_sum(square(dy))`;
@@ -47,22 +47,14 @@ from step_time import (
 )
 
 
-def _sums_of_k(x: tf.Tensor, k: int, axis: int) -> tf.Tensor:
-    """`x` (a vector) padded to a multiple of k and summed k at a time: over the minor axis of a
-    `[size / k, k]` view (neighbours, axis=1) or the major axis of a `[k, size / k]` one (rows,
-    axis=0); `maximum(., 0)` keeps XLA from merging successive levels."""
-    x = tf.pad(x, [[0, tf.math.floormod(-tf.size(x), k)]])
-    shape = [-1, k] if axis == 1 else [k, -1]
-    return tf.maximum(tf.reduce_sum(tf.reshape(x, shape), axis=axis), 0.0)
-
-
 def tree(k: int, levels: int, axis: int):
-    """A sum of squares: `levels` levels of `_sums_of_k`, then the rest summed."""
+    """A sum of squares: `levels` levels of `ops._sums_of` (k at a time, down rows for axis 0,
+    over neighbours for axis 1), then the rest summed."""
 
     def sum_of_squares(g: tf.Tensor) -> tf.Tensor:
         x = tf.square(tf.reshape(g, [-1]))
         for _ in range(levels):
-            x = _sums_of_k(x, k, axis)
+            x = ops._sums_of(x, k, axis)
         return tf.reduce_sum(x)
 
     return sum_of_squares
@@ -77,7 +69,7 @@ def none(g: tf.Tensor) -> tf.Tensor:
 
 
 FORMS = {
-    "rows": ops._sum_of_squares,
+    "rows": tree(8, 1, axis=0),
     "neighbours": tree(8, 2, axis=1),
     "neighbours_deep": tree(8, 6, axis=1),
     "rows_twice": tree(8, 2, axis=0),

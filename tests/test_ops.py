@@ -145,9 +145,12 @@ def test_the_bounded_rule_flips_what_its_bound_reaches_and_nothing_without_one(
 
 @pytest.mark.parametrize("shape", [(1,), (7,), (8,), (9,), (3, 3, 1, 5), (784, 512), (5, 4099)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_sum_of_squares_equals_numpys(shape, dtype, execution_mode, rng):
-    # The bounded rule's RMS comes from ops._sum_of_squares, written for XLA's CPU backend
-    # (docs/performance.md): sizes below, at and past a multiple of its 8 rows, in every mode.
+@pytest.mark.parametrize("rows", [True, False], ids=["rows", "neighbours"])
+def test_the_sum_of_squares_equals_numpys(shape, dtype, rows, execution_mode, rng, monkeypatch):
+    # The bounded rule's RMS comes from ops._sum_of_squares, written for XLA's CPU backend in one
+    # of two forms by TensorFlow's version (docs/performance.md): both forms, at sizes below, at
+    # and past a multiple of 8, in every mode.
+    monkeypatch.setattr(ops, "_XLA_FUSES_MAJOR_AXIS_SUMS", rows)
     g = rng.standard_normal(shape).astype(dtype)
     got = run_in_mode(ops._sum_of_squares, execution_mode)(tf.constant(g)).numpy()
     assert got.dtype == dtype
