@@ -81,10 +81,11 @@ FORMS = {
 def build_with_form(network: str, estimator: str, form: str | None):
     """The `step_time` model's train function and an iterator over its batches, its bounded rule
     tracing `FORMS[form]` as its sum of squares."""
-    package_form = ops._sum_of_squares
+    package_form, package_gradient = ops._sum_of_squares, quantizers._COMPILED_GRADIENT
     if form is not None:
         ops._sum_of_squares = FORMS[form]
-    # A compiled gradient of its own, so that this model's rule is traced with this form.
+    # A compiled gradient of its own, so that this model's rule is traced with this form (its
+    # train function keeps the trace; the package's own is put back after).
     quantizers._COMPILED_GRADIENT = tf.function(
         quantizers._scaled_gradient, jit_compile=True, reduce_retracing=True
     )
@@ -93,7 +94,7 @@ def build_with_form(network: str, estimator: str, form: str | None):
         data = batches(network, batch_size(network))
         return train_function(model, data, jit=True), iter(data)
     finally:
-        ops._sum_of_squares = package_form
+        ops._sum_of_squares, quantizers._COMPILED_GRADIENT = package_form, package_gradient
 
 
 def main():
