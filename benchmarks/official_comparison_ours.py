@@ -14,7 +14,9 @@ split of `adaste_tf.zoo.data.load_splits` (last 10% of the training set for vali
 throughput run builds and compiles the model exactly as `train` does and times `model.fit`
 over batches of the same training pipeline, without validation: `--chunks` fits of
 `--steps / --chunks` steps each; samples/s = batch x steps / their total wall time, and the
-median per-step time of the fits is printed too (less sensitive to bursts of other load).
+median per-step time of the fits is printed too (less sensitive to bursts of other load), and
+each fit's (on 2 cores TensorFlow runs some fits at about 1.5 times the step time of others, with
+one core idle half the time; docs/official_comparison.md).
 This file contains no code of the official implementation.
 """
 
@@ -101,6 +103,7 @@ def throughput_run(args):
                 "batch_size": recipe.batch_size,
                 "mean_step_s": sum(walls) / steps,
                 "median_chunk_step_s": float(np.median(walls)) / chunk,
+                "chunk_step_s": [wall / chunk for wall in walls],
                 "samples_per_s": recipe.batch_size * steps / sum(walls),
                 "cpu_s_per_step": cpu / steps,
             }
