@@ -419,9 +419,11 @@ def _official_terms(t, g, alpha, beta, max_scale):
     return n, tf.where(adaptive, a, tf.ones_like(a))
 
 
-# Whether this TensorFlow's XLA fuses a producer into a sum over a major axis on CPU. TensorFlow
-# 2.21's does; the CPU backend of earlier versions refuses to ("Not fusing reductions over major
-# dimensions"), and would write the square out before the sum (`_sum_of_squares`).
+# Whether this TensorFlow's XLA compiles the sum of squares down rows well on CPU
+# (`_sum_of_squares`). TensorFlow 2.21's fuses the square into it and vectorizes it; 2.18's refuses
+# to fuse a producer into a sum over a major axis ("Not fusing reductions over major dimensions")
+# and writes the square out; with 2.19 and 2.20 the rows measured slower than the neighbours too
+# (docs/performance.md, "The sum of squares").
 _XLA_FUSES_MAJOR_AXIS_SUMS = tuple(int(part) for part in tf.__version__.split(".")[:2]) >= (2, 21)
 
 
@@ -434,8 +436,9 @@ def _sum_of_squares(g: tf.Tensor) -> tf.Tensor:
     apart and neighbouring outputs read neighbouring inputs, so XLA's CPU loop emitter vectorizes
     it as 8 loads and fused multiply-adds per vector, with the square fused in and `g` read once,
     and the second is a plain reduction of a vector, which XLA hands to its reduction library.
-    Earlier versions do not fuse the square into a sum over a major axis, so there it is summed
-    8 neighbours at a time, twice, then the rest (the form of earlier releases).
+    With earlier versions the rows cost more than sums of 8 neighbours (2.18 does not fuse the
+    square into a sum over a major axis), so there it is summed 8 neighbours at a time, twice,
+    then the rest (the form of earlier releases).
     """
     x = tf.square(tf.reshape(g, [-1]))
     if _XLA_FUSES_MAJOR_AXIS_SUMS:

@@ -710,9 +710,10 @@ _FIRST_SUM = "f32[384]{0}" if ops._XLA_FUSES_MAJOR_AXIS_SUMS else "f32[48]{0}"
 def test_the_sum_of_squares_reads_the_gradient_once_in_the_form_this_xla_fuses():
     # docs/performance.md, "The sum of squares": with TensorFlow 2.21 the squares are summed down
     # the 8 rows of an [8, size / 8] view (the major axis, a loop XLA vectorizes without
-    # shuffles), not 8 neighbours at a time (the minor axis); earlier versions' XLA fuses no
-    # producer into a sum over a major axis, and keeps the neighbours. Either way one fusion
-    # reads the gradient, squares and sums it.
+    # shuffles), not 8 neighbours at a time (the minor axis); earlier versions keep the
+    # neighbours (2.18's XLA fuses no producer into a sum over a major axis, and with 2.19 and
+    # 2.20 the rows measured slower). Either way one fusion reads the gradient, squares and sums
+    # it.
     body = _fusion_body(_compiled_step(AdaSTE(variant="bounded")), _FIRST_SUM.split("{")[0])
     reduces = [line for line in body if " reduce(" in line]
     assert any(" multiply(" in line for line in body), body  # the square, fused
