@@ -242,6 +242,14 @@ def load_arrays(
     ) from cause
 
 
+# tf.data options of every dataset this module makes: autotuning off. With it on, on a 2-core
+# machine about half of all iterators (one per epoch in `fit`) ran every step 1.3-1.6x slower, one
+# core idle 40% of the time at the same CPU work; with it off none did (docs/performance.md,
+# "Input pipelines"). A caller's own `with_options` can turn it back on.
+_NO_AUTOTUNE = tf.data.Options()
+_NO_AUTOTUNE.autotune.enabled = False
+
+
 def make_dataset(
     name: str,
     split: str,
@@ -258,7 +266,9 @@ def make_dataset(
     """A batched, prefetched `tf.data.Dataset` of `(images, labels)` for training or evaluation.
 
     Images are float32 in [0, 1] (uint8 / 255), shape `(batch, 28, 28)`, or `(batch, 28, 28, 1)`
-    with `channels=True` (for convolutions); labels are int64 class indices 0..9.
+    with `channels=True` (for convolutions); labels are int64 class indices 0..9. tf.data's
+    autotuning is off in it: on a 2-core machine it slowed about half of all epochs by 1.3-1.6x
+    (`docs/performance.md`, "Input pipelines"); `ds.with_options(...)` turns it back on.
 
     Args:
         name: "mnist" or "fashion_mnist".
@@ -326,6 +336,7 @@ def _batched(
 
     `prepare(images, shuffle)` runs after batching: one vectorized op per batch instead of one
     per example; it gets `shuffle` as its "training" flag (augmentation only when training).
+    tf.data's autotuning is off (`_NO_AUTOTUNE`): `AUTOTUNE` then takes tf.data's defaults.
     """
     ds = tf.data.Dataset.from_tensor_slices((images, labels))
     if shuffle:
@@ -333,7 +344,7 @@ def _batched(
         ds = ds.shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(lambda x, y: (prepare(x, shuffle), y), num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE).with_options(_NO_AUTOTUNE)
 
 
 def _scale_to_unit(images: tf.Tensor, train: bool) -> tf.Tensor:

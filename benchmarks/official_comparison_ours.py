@@ -15,8 +15,8 @@ throughput run builds and compiles the model exactly as `train` does and times `
 over batches of the same training pipeline, without validation: `--chunks` fits of
 `--steps / --chunks` steps each; samples/s = batch x steps / their total wall time, and the
 median per-step time of the fits is printed too (less sensitive to bursts of other load), and
-each fit's (on 2 cores TensorFlow runs some fits at about 1.5 times the step time of others, with
-one core idle half the time; docs/official_comparison.md).
+each fit's (with tf.data's autotuning on, about half of all fits ran 1.5x slower on 2 cores;
+docs/performance.md, "Input pipelines on few cores").
 This file contains no code of the official implementation.
 """
 

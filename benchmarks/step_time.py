@@ -22,9 +22,9 @@ models' are slower (a 2.4 ms step of the MLP took 2.9 ms after the official MLP'
 3-6 steps), and each round visits the models in a random order (`--seed`), so that no
 configuration always comes first after another network's (in the fixed order of earlier
 versions the baseline did, which made every other cell of the small MLPs look 3-7% faster).
-`fit` itself is not timed: on a 2-core machine its step time is bimodal per model instance (two
-identical ste_sign models measured 29 and 61 ms per step in one process), which would swamp a
-difference of a few percent.
+`fit` itself is not timed: it makes a new iterator every epoch, and with tf.data's autotuning
+on about half of them ran every step 1.3-1.6x slower on a 2-core machine (docs/performance.md,
+"Input pipelines on few cores"), which would swamp a difference of a few percent.
 
 Prints and writes (JSON, and a PNG of the ratios) the median step time of each configuration
 (over its instances and rounds) and its ratio to `ste_sign` + `weight_clip` on the same network

@@ -42,6 +42,12 @@ def test_validation_is_the_last_tenth_of_the_training_set(numbered_mnist):
     assert splits.train_size == 45 and splits.input_shape == (28, 28)
 
 
+def test_every_split_has_tf_data_autotuning_off(numbered_mnist):
+    splits = zoo_data.load_splits("mnist", 8, seed=0)
+    for ds in (splits.train, splits.validation, splits.test):
+        assert ds.options().autotune.enabled is False
+
+
 def test_conv_networks_get_the_images_zero_padded_to_32_by_32(numbered_mnist):
     splits = zoo_data.load_splits("mnist", 8, conv=True)
     x, _ = _arrays(splits.test)
