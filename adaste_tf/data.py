@@ -244,8 +244,9 @@ def load_arrays(
 
 # tf.data options of every dataset this module makes: autotuning off. With it on, on a 2-core
 # machine about half of all iterators (one per epoch in `fit`) ran every step 1.3-1.6x slower, one
-# core idle 40% of the time at the same CPU work; with it off none did (docs/performance.md,
-# "Input pipelines"). A caller's own `with_options` can turn it back on.
+# core idle 40% of the time at the same CPU work; with it off none of 28 fits did
+# (docs/performance.md, "Input pipelines on few cores"). A caller's `with_options` can turn it
+# back on.
 _NO_AUTOTUNE = tf.data.Options()
 _NO_AUTOTUNE.autotune.enabled = False
 
@@ -268,7 +269,8 @@ def make_dataset(
     Images are float32 in [0, 1] (uint8 / 255), shape `(batch, 28, 28)`, or `(batch, 28, 28, 1)`
     with `channels=True` (for convolutions); labels are int64 class indices 0..9. tf.data's
     autotuning is off in it: on a 2-core machine it slowed about half of all epochs by 1.3-1.6x
-    (`docs/performance.md`, "Input pipelines"); `ds.with_options(...)` turns it back on.
+    (`docs/performance.md`, "Input pipelines on few cores"); `ds.with_options(...)` turns it
+    back on.
 
     Args:
         name: "mnist" or "fashion_mnist".

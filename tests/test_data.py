@@ -285,9 +285,9 @@ def test_make_dataset_shapes_dtypes_scaling(tmp_path):
 
 
 def test_make_dataset_turns_tf_data_autotuning_off_and_keeps_the_order(tmp_path):
-    # docs/performance.md, "Input pipelines": autotuning slowed about half of all epochs on a
-    # 2-core machine. Off, the shuffled order is the same (the map keeps it either way), and a
-    # caller can turn it back on.
+    # docs/performance.md, "Input pipelines on few cores": autotuning slowed about half of all
+    # epochs on a 2-core machine. Off, the shuffled order is the same (the map keeps it either
+    # way), and a caller can turn it back on.
     write_split(tmp_path, "train")
     ds = data.make_dataset("mnist", "train", batch_size=4, data_dir=tmp_path, seed=3)
     assert ds.options().autotune.enabled is False
