@@ -440,11 +440,18 @@ def _sum_of_squares(g: tf.Tensor) -> tf.Tensor:
     square into a sum over a major axis), so there it is summed 8 neighbours at a time, twice,
     then the rest (the form of earlier releases).
     """
-    x = tf.square(tf.reshape(g, [-1]))
     if _XLA_FUSES_MAJOR_AXIS_SUMS:
-        return tf.reduce_sum(_sums_of(x, 8, axis=0))
-    for _ in range(2):
-        x = _sums_of(x, 8, axis=1)
+        return _tree_sum_of_squares(g, levels=1, axis=0)
+    return _tree_sum_of_squares(g, levels=2, axis=1)
+
+
+def _tree_sum_of_squares(g: tf.Tensor, levels: int, axis: int, k: int = 8) -> tf.Tensor:
+    """`sum(g ** 2)` as `levels` levels of `_sums_of` (`k` at a time, down rows for axis 0, over
+    neighbours for axis 1), then the rest summed: the forms `_sum_of_squares` chooses between
+    (`benchmarks/sum_of_squares.py` times others)."""
+    x = tf.square(tf.reshape(g, [-1]))
+    for _ in range(levels):
+        x = _sums_of(x, k, axis)
     return tf.reduce_sum(x)
 
 

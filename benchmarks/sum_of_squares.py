@@ -26,6 +26,7 @@ quartiles of the per-round ratios) and a PNG of the ratios.
 
 import argparse
 import time
+from functools import partial
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
@@ -47,19 +48,6 @@ from step_time import (
 )
 
 
-def tree(k: int, levels: int, axis: int):
-    """A sum of squares: `levels` levels of `ops._sums_of` (k at a time, down rows for axis 0,
-    over neighbours for axis 1), then the rest summed."""
-
-    def sum_of_squares(g: tf.Tensor) -> tf.Tensor:
-        x = tf.square(tf.reshape(g, [-1]))
-        for _ in range(levels):
-            x = ops._sums_of(x, k, axis)
-        return tf.reduce_sum(x)
-
-    return sum_of_squares
-
-
 def plain(g: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.square(g))
 
@@ -69,10 +57,10 @@ def none(g: tf.Tensor) -> tf.Tensor:
 
 
 FORMS = {
-    "rows": tree(8, 1, axis=0),
-    "neighbours": tree(8, 2, axis=1),
-    "neighbours_deep": tree(8, 6, axis=1),
-    "rows_twice": tree(8, 2, axis=0),
+    "rows": partial(ops._tree_sum_of_squares, levels=1, axis=0),
+    "neighbours": partial(ops._tree_sum_of_squares, levels=2, axis=1),
+    "neighbours_deep": partial(ops._tree_sum_of_squares, levels=6, axis=1),
+    "rows_twice": partial(ops._tree_sum_of_squares, levels=2, axis=0),
     "plain": plain,
     "none": none,
 }
