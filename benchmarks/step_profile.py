@@ -39,6 +39,7 @@ from step_time import (
     batch_size,
     batches,
     build,
+    build_order,
     environment,
     train_function,
     write_report,
@@ -133,13 +134,11 @@ def main():
     start = time.perf_counter()
     data = batches(args.network, batch_size(args.network))
     report = {"args": vars(args), **environment()}
-    steps = {
-        estimator: [
+    steps = {estimator: [] for estimator in args.estimators}
+    for estimator in build_order(args.estimators, args.instances, np.random.default_rng(args.seed)):
+        steps[estimator].append(
             compiled_step(build(args.network, estimator, args.width), data, args.warmup)
-            for _ in range(args.instances)
-        ]
-        for estimator in args.estimators
-    }
+        )
     # Profiled in rounds that alternate between the estimators, so drifts in machine load hit
     # all of them alike, each round in a random order: a model profiled right after another
     # model's steps runs slower at first (`step_time.py`), and in a fixed order the same

@@ -14,10 +14,11 @@ Estimators: `ste_sign` + `weight_clip` (the baseline, what a larq user runs), `s
 a constraint, and AdaSTE with each rule (`bounded`, `paper`, `official`); for `mlp_binact` the
 same estimator quantizes the activations. All models are built and compiled in one process, each
 with Adam, `--instances` models of each configuration (one instance's placement in memory moves
-its step time by a few percent); after a warm-up (tracing, XLA compilation) the rounds alternate
-between the models, so drifts in machine load hit all of them alike. A round times `--steps`
-calls of each model's own Keras train function (what `fit` calls each step), each read back
-before the next starts, after `--warmup` untimed calls: a model's first steps after other
+its step time by a few percent), built instance after instance, each instance's configurations in
+a random order (`build_order`, `--seed`); after a warm-up (tracing, XLA compilation) the rounds
+alternate between the models, so drifts in machine load hit all of them alike. A round times
+`--steps` calls of each model's own Keras train function (what `fit` calls each step), each read
+back before the next starts, after `--warmup` untimed calls: a model's first steps after other
 models' are slower (a 2.4 ms step of the MLP took 2.9 ms after the official MLP's, settling over
 3-6 steps), and each round visits the models in a random order (`--seed`), so that no
 configuration always comes first after another network's (in the fixed order of earlier
@@ -31,7 +32,8 @@ Prints and writes (JSON, and a PNG of the ratios) the median step time of each c
 and jit setting, with the CPU's model and instruction sets. Beside each ratio, the quartiles of
 the per-round ratios (`round_ratio_quartiles`: each round's median over the baseline's median in
 that round), the error bars of the PNG (around their median): how far the ratio moves from
-round to round, which says whether two ratios a few percent apart differ at all.
+round to round, which says whether two ratios a few percent apart differ at all; and each
+instance's median over the baseline's (`instance_ratios`): how far placement moves it.
 """
 
 import argparse
@@ -142,15 +144,32 @@ def describe_environment(report: dict) -> str:
     return f"CPU: {machine.describe(report['cpu'])}{flags}"
 
 
-def timing(times: list[float], baseline: list[float], rounds: int) -> dict:
+def timing(times: list[float], baseline: list[float], rounds: int, instances: int) -> dict:
     """The record of one configuration's `interleaved_step_times` against the baseline's: its
-    median step in ms, the ratio of the medians and the quartiles of the per-round ratios."""
+    median step in ms, the ratio of the medians, the quartiles of the per-round ratios and each
+    instance's median over the baseline's median (`instance_ratios`, sorted)."""
     per_round = round_ratios(times, baseline, rounds)
+    per_instance = np.median(np.reshape(times, (rounds, instances, -1)), axis=(0, 2))
     return {
         "median_step_ms": 1e3 * float(np.median(times)),
         "ratio": float(np.median(times) / np.median(baseline)),
         "round_ratio_quartiles": [float(q) for q in np.percentile(per_round, [25, 50, 75])],
+        "instance_ratios": sorted(float(t) for t in per_instance / np.median(baseline)),
     }
+
+
+def build_order(estimators: list[str], instances: int, rng: np.random.Generator) -> list[str]:
+    """The estimators in the order their models are built: instance after instance, each
+    instance's estimators in a random order. Where a model's buffers land in memory depends on
+    what was built before it, and that moves its step time by a few percent (models with the
+    same compiled program, built in fixed places, measured up to 4% apart): built in a fixed
+    order, one configuration would always get the same places.
+
+    Examples:
+        >>> build_order(["a", "b", "c"], 2, np.random.default_rng(0))
+        ['c', 'a', 'b', 'c', 'b', 'a']
+    """
+    return [estimators[k] for _ in range(instances) for k in rng.permutation(len(estimators))]
 
 
 def write_report(report: dict, out: str, plot) -> None:
@@ -193,17 +212,22 @@ def main():
         parser.error(f"--estimators must include the baseline {BASELINE!r}")
 
     start = time.perf_counter()
-    runs = {}
+    rng = np.random.default_rng(args.seed)
+    runs = {
+        (network, jit, estimator): []
+        for network in args.networks
+        for jit in args.jit
+        for estimator in args.estimators
+    }
     for network in args.networks:
         data = batches(network, batch_size(network))
         iterator = iter(data)
         for jit in args.jit:
-            for estimator in args.estimators:
-                for _ in range(args.instances):
-                    model = build(network, estimator, args.width)
-                    runs.setdefault((network, jit, estimator), []).append(
-                        (train_function(model, data, jit == "on"), iterator)
-                    )
+            for estimator in build_order(args.estimators, args.instances, rng):
+                model = build(network, estimator, args.width)
+                runs[(network, jit, estimator)].append(
+                    (train_function(model, data, jit == "on"), iterator)
+                )
     times = train.interleaved_step_times(runs, args.repeats, args.steps, args.warmup, args.seed)
 
     report = {"args": vars(args), **environment(), "results": []}
@@ -214,7 +238,7 @@ def main():
                 "network": network,
                 "jit": jit,
                 "estimator": estimator,
-                **timing(mine, baseline, args.repeats),
+                **timing(mine, baseline, args.repeats, args.instances),
             }
         )
     report["wall_seconds"] = time.perf_counter() - start
@@ -223,7 +247,8 @@ def main():
         print(
             f"{row['network']:<13} jit {row['jit']:<3} {row['estimator']:<21} "
             f"{row['median_step_ms']:8.2f} ms  x{row['ratio']:.3f}  "
-            f"rounds x{mid:.3f} ({low:.3f}-{high:.3f})"
+            f"rounds x{mid:.3f} ({low:.3f}-{high:.3f})  instances "
+            f"x{row['instance_ratios'][0]:.3f}-{row['instance_ratios'][-1]:.3f}"
         )
     write_report(report, args.out, plot)
 
