@@ -5,11 +5,11 @@
         adaste:bounded --out /tmp/profile.json
 
 Builds the models of `step_time.py` (same networks and estimators, Adam, `jit_compile=True`),
-`--instances` of each, warms each up, then records `--steps` calls of its Keras train function
-with the TensorFlow profiler, in rounds that alternate between the estimators in a random order
-(`--seed`). XLA's CPU runtime reports every operation of the compiled program (a fusion, a
-matrix product) as an event; their durations are summed per operation over all threads and
-divided by the steps.
+`--instances` of each in its order (`build_order`), warms each up, then records `--steps` calls
+of its Keras train function with the TensorFlow profiler, in rounds that alternate between the
+estimators in a random order (`--seed`). XLA's CPU runtime reports every operation of the
+compiled program (a fusion, a matrix product) as an event; their durations are summed per
+operation over all threads and divided by the steps.
 Matrix products and the other operations are totalled apart: an estimator's backward changes
 only the second total. A change in machine load between two profiles shows in every operation,
 matrix products included: compare the non-matrix-product totals of the median instances. The

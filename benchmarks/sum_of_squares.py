@@ -7,7 +7,8 @@ The bounded rule needs the RMS of each kernel's gradient before its pass can sta
 (`ops._sum_of_squares`, docs/performance.md, "The sum of squares"). This builds the models of
 `step_time.py` (`--network`, Adam, `jit_compile=True`) with the bounded rule computing that sum
 in each of several forms, beside `ste_sign` + `weight_clip` (the baseline) and the `paper` rule
-(no sum at all), and times them interleaved in one process as `step_time.py` does:
+(no sum at all), builds them in `step_time.py`'s order (`build_order`) and times them
+interleaved in one process as it does:
 
 - `rows`: the package's form with TensorFlow 2.21, the squares of an `[8, size / 8]` view
   summed over its major axis, then the vector summed;
@@ -41,6 +42,7 @@ from step_time import (
     batch_size,
     batches,
     build,
+    build_order,
     environment,
     timing,
     train_function,
@@ -102,15 +104,17 @@ def main():
     start = time.perf_counter()
     configurations = {BASELINE: (BASELINE, None), "paper": ("adaste:paper", None)}
     configurations.update({f"bounded:{f}": ("adaste:bounded", f) for f in args.forms})
-    runs = {}
-    for key, (estimator, form) in configurations.items():
-        for _ in range(args.instances):
-            runs.setdefault(key, []).append(build_with_form(args.network, estimator, form))
+    runs = {key: [] for key in configurations}
+    for key in build_order(list(configurations), args.instances, np.random.default_rng(args.seed)):
+        runs[key].append(build_with_form(args.network, *configurations[key]))
     times = train.interleaved_step_times(runs, args.repeats, args.steps, args.warmup, args.seed)
 
     report = {"args": vars(args), **environment(), "results": []}
     for key, mine in times.items():
-        row = {"configuration": key, **timing(mine, times[BASELINE], args.repeats)}
+        row = {
+            "configuration": key,
+            **timing(mine, times[BASELINE], args.repeats, args.instances),
+        }
         report["results"].append(row)
         low, mid, high = row["round_ratio_quartiles"]
         print(
