@@ -5,7 +5,7 @@
         adaste:bounded --out /tmp/profile.json
 
 Builds the models of `step_time.py` (same networks and estimators, Adam, `jit_compile=True`),
-`--instances` of each in its order (`build_order`), warms each up, then records `--steps` calls
+`--instances` of each in its order (`build_in_order`), warms each up, then records `--steps` calls
 of its Keras train function with the TensorFlow profiler, in rounds that alternate between the
 estimators in a random order (`--seed`). XLA's CPU runtime reports every operation of the
 compiled program (a fusion, a matrix product) as an event; their durations are summed per
@@ -39,7 +39,7 @@ from step_time import (
     batch_size,
     batches,
     build,
-    build_order,
+    build_in_order,
     environment,
     train_function,
     write_report,
@@ -134,11 +134,14 @@ def main():
     start = time.perf_counter()
     data = batches(args.network, batch_size(args.network))
     report = {"args": vars(args), **environment()}
-    steps = {estimator: [] for estimator in args.estimators}
-    for estimator in build_order(args.estimators, args.instances, np.random.default_rng(args.seed)):
-        steps[estimator].append(
-            compiled_step(build(args.network, estimator, args.width), data, args.warmup)
-        )
+    steps = build_in_order(
+        args.estimators,
+        args.instances,
+        np.random.default_rng(args.seed),
+        lambda estimator: compiled_step(
+            build(args.network, estimator, args.width), data, args.warmup
+        ),
+    )
     # Profiled in rounds that alternate between the estimators, so drifts in machine load hit
     # all of them alike, each round in a random order: a model profiled right after another
     # model's steps runs slower at first (`step_time.py`), and in a fixed order the same

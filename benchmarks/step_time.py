@@ -15,7 +15,7 @@ a constraint, and AdaSTE with each rule (`bounded`, `paper`, `official`); for `m
 same estimator quantizes the activations. All models are built and compiled in one process, each
 with Adam, `--instances` models of each configuration (one instance's placement in memory moves
 its step time by a few percent), built instance after instance, each instance's configurations in
-a random order (`build_order`, `--seed`); after a warm-up (tracing, XLA compilation) the rounds
+a random order (`build_in_order`, `--seed`); after a warm-up (tracing, XLA compilation) the rounds
 alternate between the models, so drifts in machine load hit all of them alike. A round times
 `--steps` calls of each model's own Keras train function (what `fit` calls each step), each read
 back before the next starts, after `--warmup` untimed calls: a model's first steps after other
@@ -40,6 +40,7 @@ import argparse
 import json
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
@@ -115,6 +116,12 @@ def train_function(model: tf.keras.Model, data: tf.data.Dataset, jit: bool):
     return model.make_train_function()
 
 
+def compiled_run(network, data, iterator, jit: bool, width: float, estimator: str) -> tuple:
+    """A new model's `train_function` and the iterator it steps over: one run of
+    `train.interleaved_step_times`."""
+    return train_function(build(network, estimator, width), data, jit), iterator
+
+
 def round_ratios(times: list[float], baseline: list[float], rounds: int) -> np.ndarray:
     """Per round, the median step time over the baseline's median in the same round: ratios
     paired in time, so a drift in machine load between rounds cancels. `times` and `baseline`
@@ -158,18 +165,26 @@ def timing(times: list[float], baseline: list[float], rounds: int, instances: in
     }
 
 
-def build_order(estimators: list[str], instances: int, rng: np.random.Generator) -> list[str]:
-    """The estimators in the order their models are built: instance after instance, each
-    instance's estimators in a random order. Where a model's buffers land in memory depends on
-    what was built before it, and that moves its step time by a few percent (models with the
-    same compiled program, built in fixed places, measured up to 4% apart): built in a fixed
-    order, one configuration would always get the same places.
+def build_in_order(keys: list, instances: int, rng: np.random.Generator, make) -> dict:
+    """`instances` results of `make(key)` for each of `keys` (its models), made instance after
+    instance, each instance's keys in a random order; in `keys`' order. Where a model's buffers
+    land in memory depends on what was built before it, and that moves its step time by a few
+    percent (models with the same compiled program, built in fixed places, measured up to 4%
+    apart): built in a fixed order, one configuration would always get the same places.
 
     Examples:
-        >>> build_order(["a", "b", "c"], 2, np.random.default_rng(0))
+        >>> made = []
+        >>> build_in_order(["a", "b", "c"], 2, np.random.default_rng(0),
+        ...                lambda key: made.append(key) or key.upper())
+        {'a': ['A', 'A'], 'b': ['B', 'B'], 'c': ['C', 'C']}
+        >>> made
         ['c', 'a', 'b', 'c', 'b', 'a']
     """
-    return [estimators[k] for _ in range(instances) for k in rng.permutation(len(estimators))]
+    built: dict = {key: [] for key in keys}
+    for _ in range(instances):
+        for index in rng.permutation(len(keys)):
+            built[keys[index]].append(make(keys[index]))
+    return built
 
 
 def write_report(report: dict, out: str, plot) -> None:
@@ -213,21 +228,14 @@ def main():
 
     start = time.perf_counter()
     rng = np.random.default_rng(args.seed)
-    runs = {
-        (network, jit, estimator): []
-        for network in args.networks
-        for jit in args.jit
-        for estimator in args.estimators
-    }
+    runs = {}
     for network in args.networks:
         data = batches(network, batch_size(network))
         iterator = iter(data)
         for jit in args.jit:
-            for estimator in build_order(args.estimators, args.instances, rng):
-                model = build(network, estimator, args.width)
-                runs[(network, jit, estimator)].append(
-                    (train_function(model, data, jit == "on"), iterator)
-                )
+            make = partial(compiled_run, network, data, iterator, jit == "on", args.width)
+            built = build_in_order(list(args.estimators), args.instances, rng, make)
+            runs.update({(network, jit, e): made for e, made in built.items()})
     times = train.interleaved_step_times(runs, args.repeats, args.steps, args.warmup, args.seed)
 
     report = {"args": vars(args), **environment(), "results": []}

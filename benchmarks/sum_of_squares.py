@@ -7,7 +7,7 @@ The bounded rule needs the RMS of each kernel's gradient before its pass can sta
 (`ops._sum_of_squares`, docs/performance.md, "The sum of squares"). This builds the models of
 `step_time.py` (`--network`, Adam, `jit_compile=True`) with the bounded rule computing that sum
 in each of several forms, beside `ste_sign` + `weight_clip` (the baseline) and the `paper` rule
-(no sum at all), builds them in `step_time.py`'s order (`build_order`) and times them
+(no sum at all), builds them in `step_time.py`'s order (`build_in_order`) and times them
 interleaved in one process as it does:
 
 - `rows`: the package's form with TensorFlow 2.21, the squares of an `[8, size / 8]` view
@@ -42,7 +42,7 @@ from step_time import (
     batch_size,
     batches,
     build,
-    build_order,
+    build_in_order,
     environment,
     timing,
     train_function,
@@ -104,9 +104,12 @@ def main():
     start = time.perf_counter()
     configurations = {BASELINE: (BASELINE, None), "paper": ("adaste:paper", None)}
     configurations.update({f"bounded:{f}": ("adaste:bounded", f) for f in args.forms})
-    runs = {key: [] for key in configurations}
-    for key in build_order(list(configurations), args.instances, np.random.default_rng(args.seed)):
-        runs[key].append(build_with_form(args.network, *configurations[key]))
+    runs = build_in_order(
+        list(configurations),
+        args.instances,
+        np.random.default_rng(args.seed),
+        lambda key: build_with_form(args.network, *configurations[key]),
+    )
     times = train.interleaved_step_times(runs, args.repeats, args.steps, args.warmup, args.seed)
 
     report = {"args": vars(args), **environment(), "results": []}
