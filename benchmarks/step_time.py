@@ -44,6 +44,7 @@ from functools import partial
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
+from adaste_tf import ops, quantizers
 from adaste_tf.quantizers import AdaSTE
 from adaste_tf.zoo import machine, models, plots, train
 
@@ -122,6 +123,94 @@ def compiled_run(network, data, iterator, jit: bool, width: float, estimator: st
     return train_function(build(network, estimator, width), data, jit), iterator
 
 
+def build_with_ops(network: str, estimator: str, **swaps) -> tuple:
+    """A `compiled_run` with jit on, `--width` 1/4 and an iterator of its own, its AdaSTE rule
+    traced with the attributes of `adaste_tf.ops` named in `swaps` replaced (another form of a
+    part of the rule, for timing); the package's own are put back after.
+
+    The quantizer's compiled gradient is a `tf.function` that keeps its first trace for every
+    later model with the same rule and kernel dtype, whatever `ops` holds by then: without a
+    compiled gradient of its own per model, every model of a process would run the form traced
+    first."""
+    package = {name: getattr(ops, name) for name in swaps}
+    package_gradient = quantizers._COMPILED_GRADIENT
+    for name, form in swaps.items():
+        setattr(ops, name, form)
+    quantizers._COMPILED_GRADIENT = tf.function(
+        quantizers._scaled_gradient, jit_compile=True, reduce_retracing=True
+    )
+    try:
+        data = batches(network, batch_size(network))
+        return compiled_run(network, data, iter(data), True, 0.25, estimator)
+    finally:
+        for name, form in package.items():
+            setattr(ops, name, form)
+        quantizers._COMPILED_GRADIENT = package_gradient
+
+
+def forms_parser(
+    doc: str, forms: dict, network: str, repeats: int, steps: int, out: str
+) -> argparse.ArgumentParser:
+    """The command line of a benchmark built on `time_forms`: the network, which of `forms` to
+    time, how (models, rounds, steps, order) and where to write."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--network", choices=NETWORKS, default=network)
+    parser.add_argument("--forms", nargs="+", choices=list(forms), default=list(forms))
+    parser.add_argument("--instances", type=int, default=3, help="models per configuration")
+    parser.add_argument("--repeats", type=int, default=repeats, help="rounds")
+    parser.add_argument("--steps", type=int, default=steps, help="timed steps per round")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps before them")
+    parser.add_argument("--seed", type=int, default=1, help="of the models' order")
+    parser.add_argument("--out", default=out)
+    return parser
+
+
+def time_forms(configurations: dict, args: argparse.Namespace) -> None:
+    """Builds and times `configurations` (key -> `(estimator, swaps)` for `build_with_ops`), the
+    first the baseline, interleaved as `main` does (`args` from `forms_parser`); prints a line
+    per configuration and writes the report (`write_report`, `plot_forms`)."""
+    start = time.perf_counter()
+    runs = build_in_order(
+        list(configurations),
+        args.instances,
+        np.random.default_rng(args.seed),
+        lambda key: build_with_ops(args.network, configurations[key][0], **configurations[key][1]),
+    )
+    times = train.interleaved_step_times(runs, args.repeats, args.steps, args.warmup, args.seed)
+    baseline = times[next(iter(configurations))]
+    report = {"args": vars(args), **environment(), "results": []}
+    for key, mine in times.items():
+        row = {"configuration": key, **timing(mine, baseline, args.repeats, args.instances)}
+        report["results"].append(row)
+        low, mid, high = row["round_ratio_quartiles"]
+        print(
+            f"{key:<24} {row['median_step_ms']:7.3f} ms  x{row['ratio']:.3f}"
+            f"  rounds x{mid:.3f} ({low:.3f}-{high:.3f})  instances "
+            f"x{row['instance_ratios'][0]:.3f}-{row['instance_ratios'][-1]:.3f}"
+        )
+    report["wall_seconds"] = time.perf_counter() - start
+    write_report(report, args.out, plot_forms)
+
+
+def plot_forms(report: dict, path: Path) -> None:
+    """One bar per configuration of a `time_forms` report: its ratio, with the per-round
+    quartiles as error bars."""
+    fig, ax = plots.figure(
+        f"{report['args']['network']}, jit on: step time / {BASELINE} (median, interleaved)"
+    )
+    rows = report["results"]
+    x = np.arange(len(rows))
+    ax.bar(x, [r["ratio"] for r in rows], 0.6)
+    low, mid, high = np.array([r["round_ratio_quartiles"] for r in rows]).T
+    ax.errorbar(x, mid, yerr=[mid - low, high - mid], fmt="none", ecolor="k", capsize=2)
+    ax.axhline(1.03, color="k", linestyle="--", linewidth=0.8)
+    ax.set_xticks(x, [r["configuration"] for r in rows], fontsize=7, rotation=20)
+    ax.set_ylim(0.8, max(1.2, ax.get_ylim()[1]))
+    plots.save(fig, path)
+
+
 def round_ratios(times: list[float], baseline: list[float], rounds: int) -> np.ndarray:
     """Per round, the median step time over the baseline's median in the same round: ratios
     paired in time, so a drift in machine load between rounds cancels. `times` and `baseline`
@@ -168,9 +257,8 @@ def timing(times: list[float], baseline: list[float], rounds: int, instances: in
 def build_in_order(keys: list, instances: int, rng: np.random.Generator, make) -> dict:
     """`instances` results of `make(key)` for each of `keys` (its models), made instance after
     instance, each instance's keys in a random order; in `keys`' order. Where a model's buffers
-    land in memory depends on what was built before it, and that moves its step time by a few
-    percent (models with the same compiled program, built in fixed places, measured up to 4%
-    apart): built in a fixed order, one configuration would always get the same places.
+    land in memory depends on what was built before it: built in a fixed order, one
+    configuration would always get the same places.
 
     Examples:
         >>> made = []
