@@ -124,9 +124,9 @@ def compiled_run(network, data, iterator, jit: bool, width: float, estimator: st
 
 
 def build_with_ops(network: str, estimator: str, **swaps) -> tuple:
-    """A `compiled_run` with jit on, `--width` 1/4 and an iterator of its own, its AdaSTE rule
-    traced with the attributes of `adaste_tf.ops` named in `swaps` replaced (another form of a
-    part of the rule, for timing); the package's own are put back after.
+    """A `compiled_run` with jit on (the conv nets at width 1/4) over an iterator of its own, its
+    AdaSTE rule traced with the attributes of `adaste_tf.ops` named in `swaps` replaced (another
+    form of a part of the rule, for timing); the package's own are put back after.
 
     The quantizer's compiled gradient is a `tf.function` that keeps its first trace for every
     later model with the same rule and kernel dtype, whatever `ops` holds by then: without a
