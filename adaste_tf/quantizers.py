@@ -88,7 +88,8 @@ _PASS_THROUGH_OPS = ("Identity", "Cast")
 # on a 784x512 kernel: 0.31 ms instead of 1.23 ms per step; ste_sign's backward takes 0.45 ms).
 # Inside a jit-compiled train step these functions are inlined, and `ops.scaled_gradient`'s
 # form (the division last) keeps XLA from recomputing the rule in each optimizer update
-# (docs/performance.md). reduce_retracing: one trace serves every kernel shape.
+# (docs/performance.md). reduce_retracing: one trace serves every kernel shape, provided each
+# argument is a tensor (`_compiled_arguments`).
 def _scaled_gradient(theta, dy, scale_from, variant, alpha, beta, max_scale, flip_reach):
     return ops.scaled_gradient(
         theta, dy, variant, alpha, beta, max_scale, flip_reach, scale_from=scale_from
@@ -97,6 +98,33 @@ def _scaled_gradient(theta, dy, scale_from, variant, alpha, beta, max_scale, fli
 
 _COMPILED_GRADIENT = tf.function(_scaled_gradient, jit_compile=True, reduce_retracing=True)
 _COMPILED_SCALE = tf.function(ops.scale, jit_compile=True, reduce_retracing=True)
+
+
+def _compiled_arguments(x, beta, alpha, max_scale, flip_reach) -> tuple[tf.Tensor, ...]:
+    """`x`, `beta` and the constants as tensors for `_COMPILED_GRADIENT` and `_COMPILED_SCALE`.
+
+    In eager mode `tf.custom_gradient` hands the backward the `tf.Variable` it was called on,
+    not its value. A variable reaches a `tf.function` as a `VariableSpec`, which
+    `reduce_retracing` does not relax and which matches variables of other shapes: the trace
+    made for one kernel's shape was reused for the next kernel and XLA failed on it
+    ("Incompatible shapes", issue 32). Its value, a tensor, is relaxed like `dy` to one trace of
+    unknown shape. A Python float `beta` would be a trace key of its own, one trace per value;
+    as a tensor every beta shares it. In a graph (a `tf.function` or a jit-compiled train step)
+    `x` and the quantizer's `beta` are tensors already and nothing here adds an operation. The
+    constants are tensors of the compute dtype: the compiled functions would otherwise take
+    Python floats as float32 tensors, rounding them for float64.
+
+    Examples:
+        >>> theta, *_ = _compiled_arguments(tf.Variable([1.0]), 0.5, 0.01, 1.0, 3e-4)
+        >>> isinstance(theta, tf.Variable), theta.dtype.name
+        (False, 'float32')
+    """
+    x = tf.convert_to_tensor(x)
+    dtype = tf.float64 if x.dtype == tf.float64 else tf.float32
+    if not tf.is_tensor(beta):
+        beta = tf.constant(beta, dtype)
+    a, m, reach = (tf.constant(v, dtype) for v in (alpha, max_scale, flip_reach))
+    return x, beta, a, m, reach
 
 
 def diagnostics(
@@ -221,13 +249,10 @@ def adaste_sign(
                     record(x, dy, tf.cast(inside, dy.dtype))
                 return tf.where(inside, dy, tf.zeros_like(dy))
             total = _sum_over_replicas(dy) if sync_replicas else dy
-            # The constants as tensors of the compute dtype: the compiled functions would
-            # otherwise take Python floats as float32 tensors, rounding them for float64.
-            dtype = tf.float64 if x.dtype == tf.float64 else tf.float32
-            a, m, reach = (tf.constant(v, dtype) for v in (alpha, max_scale, flip_reach))
-            gradient = _COMPILED_GRADIENT(x, dy, total, variant, a, beta, m, reach)
+            theta, b, a, m, reach = _compiled_arguments(x, beta, alpha, max_scale, flip_reach)
+            gradient = _COMPILED_GRADIENT(theta, dy, total, variant, a, b, m, reach)
             if record is not None:
-                record(x, total, _COMPILED_SCALE(x, total, variant, a, beta, m, reach))
+                record(theta, total, _COMPILED_SCALE(theta, total, variant, a, b, m, reach))
             return gradient
 
         return ops.sign(x), grad

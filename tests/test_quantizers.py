@@ -186,6 +186,46 @@ def test_changing_beta_changes_the_gradient_without_retracing():
     np.testing.assert_allclose(second, want, rtol=1e-6)
 
 
+def test_the_gradient_holds_for_random_shapes_ranks_rules_and_betas_in_one_process(
+    execution_mode,
+):
+    """Issue 32: in eager mode the compiled gradient took the quantizer's `tf.Variable` input as
+    a trace key that matched variables of other shapes, and the kernel of the next shape failed
+    in XLA ("Incompatible shapes"). Here one process calls the gradient on variables of random
+    shapes and ranks 0 to 4, with every rule, the quantizer's beta and a Python float beta
+    (`adaste_sign`), each against the oracle; a Python float beta must not add a trace per value.
+    """
+    rng = np.random.default_rng(32)
+    traces = quantizers._COMPILED_GRADIENT.experimental_get_tracing_count()
+    for trial in range(18):
+        shape = tuple(int(s) for s in rng.integers(1, 9, size=trial % 5))
+        variant = quantizers.VARIANTS[trial % 3]
+        beta = float(rng.choice([0.0, 0.3, 150.0]) + trial * 1e-3)  # a new value each trial
+        theta = rng.uniform(-1.5, 1.5, size=shape).astype(np.float32)
+        theta.flat[::2] *= 1e-4  # within the bounded rule's flip reach
+        variable = tf.Variable(theta)
+        r = tf.constant(rng.normal(size=shape).astype(np.float32))
+        if trial % 2:
+            quantizer = AdaSTE(variant=variant, max_scale=3.0)
+            quantizer.beta = beta
+        else:
+            quantizer = lambda v, b=beta, s=variant: quantizers.adaste_sign(  # noqa: E731
+                v, beta=b, variant=s, max_scale=3.0
+            )
+
+        def step(r, quantizer=quantizer, variable=variable):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(quantizer(variable) * r)
+            return tape.gradient(loss, variable)
+
+        got = run_in_mode(step, execution_mode)(r).numpy()
+        want = r.numpy() * oracle.scale(theta, r.numpy(), 0.01, beta, 3.0, variant)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=f"{shape} {variant}")
+    # per rule, at most one trace of the first shape and one of any shape
+    added = quantizers._COMPILED_GRADIENT.experimental_get_tracing_count() - traces
+    assert added <= 2 * len(quantizers.VARIANTS)
+
+
 def test_alias_and_defaults():
     q = lq.quantizers.get("adaste")
     assert isinstance(q, AdaSTE)
