@@ -12,13 +12,21 @@ layer in the record, so a `logging.Filter` on that logger finds the emitting fra
 at the record's file, function and line) and reads the quantizer the message is about from
 that frame's `self`. A record it cannot attribute is kept: the filter only ever drops a
 warning about an AdaSTE quantizer. `install()` runs at `import adaste_tf`.
+
+`install()` also makes `larq.context.quantized_scope` restore the previous state when the code
+inside it raises. larq's own version does not: an error inside a larq layer's call (say, a
+quantizer class given for an instance) left `larq.context.should_quantize()` True for the rest
+of the process, and from then on every model's `get_weights()` returned +-1 and saving a model
+failed in its quantizers' gradients (issue 32). On success nothing changes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sys
+from collections.abc import Iterator
 from types import FrameType
 
 LOGGER = "larq.layers_base"
@@ -46,10 +54,41 @@ class AdaSTEConstraintFilter(logging.Filter):
 
 
 def install() -> None:
-    """Add the filter to larq's layer logger, once (importing adaste_tf again adds nothing)."""
+    """Add the filter to larq's layer logger and the restoring `quantized_scope` to
+    `larq.context`, once (importing adaste_tf again adds nothing)."""
     logger = logging.getLogger(LOGGER)
     if not any(isinstance(f, AdaSTEConstraintFilter) for f in logger.filters):
         logger.addFilter(AdaSTEConstraintFilter())
+    import larq.context
+
+    if larq.context.quantized_scope is not quantized_scope:
+        larq.context.quantized_scope = quantized_scope
+
+
+@contextlib.contextmanager
+def quantized_scope(quantize: bool) -> Iterator[bool]:
+    """larq's `quantized_scope` (whether a `QuantizedVariable` reads as its quantized value),
+    restoring the previous state also when the code inside raises; `install()` puts it in
+    `larq.context`, where larq's layers look it up.
+
+    Examples:
+        >>> import larq as lq
+        >>> try:
+        ...     with lq.context.quantized_scope(True):
+        ...         raise RuntimeError("a layer failed")
+        ... except RuntimeError:
+        ...     pass
+        >>> lq.context.should_quantize()
+        False
+    """
+    import larq.context
+
+    previous = larq.context.should_quantize()
+    larq.context._quantized_scope.should_quantize = quantize
+    try:
+        yield quantize
+    finally:
+        larq.context._quantized_scope.should_quantize = previous
 
 
 def _emitting_self(record: logging.LogRecord):

@@ -35,6 +35,7 @@ end; the file tools (`inspect`, `to_int8_weights`, running a file) live in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 import tempfile
@@ -67,6 +68,25 @@ __all__ = [
 ENGINES = ("lce", "tflite")
 
 
+def _latent_weights_scope(function):
+    """Run `function` under `larq.context.quantized_scope(False)`, whatever the caller's scope.
+
+    Within larq's scope a model's weights read as their quantized values: `get_weights()` gives
+    +-1, and saving the model (as `convert` does) traces the quantizers' gradients outside a
+    layer, where `tf.custom_gradient` refuses the variables they read. Export needs the latent
+    weights (the float32 clone copies them, the converter binarizes through the quantizers it
+    finds in the graph), so it never depends on what the caller's scope is, or what an earlier
+    error left it at.
+    """
+
+    @functools.wraps(function)
+    def in_scope(*args, **kwargs):
+        with lq.context.quantized_scope(False):
+            return function(*args, **kwargs)
+
+    return in_scope
+
+
 class ConversionError(ValueError):
     """A model cannot be deployed as asked; `layers` names the layers at fault, `ops` the ops."""
 
@@ -76,6 +96,7 @@ class ConversionError(ValueError):
         self.ops = tuple(ops)
 
 
+@_latent_weights_scope
 def convert(
     model: tf.keras.Model, engine: str = "lce", *, int8_weights: bool = False, strict: bool = True
 ) -> bytes:
@@ -182,6 +203,7 @@ class ParityReport:
         )
 
 
+@_latent_weights_scope
 def verify(
     model: tf.keras.Model,
     flatbuffer: bytes | str | os.PathLike,

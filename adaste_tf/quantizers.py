@@ -260,6 +260,35 @@ def adaste_sign(
     return _call(x)
 
 
+def _class_for_an_instance(cls: type) -> TypeError:
+    """The error for a quantizer class given where larq takes a quantizer (`kernel_quantizer=
+    AdaSTE`): larq keeps any callable, and its first call, `AdaSTE(kernel)` when the layer is
+    built, makes the layer's tensor the `alpha` of a new quantizer. The slots holding the class
+    are named from the larq layer being built or called, found among the calling frames.
+
+    Examples:
+        >>> str(_class_for_an_instance(AdaSTE)).split(":")[0]
+        'AdaSTE'
+    """
+    name = cls.__name__
+    where, slots = "", []
+    frame = sys._getframe(1)
+    while frame is not None and not where:
+        layer = frame.f_locals.get("self")
+        if isinstance(layer, tf.keras.layers.Layer) and not isinstance(layer, cls):
+            found = [slot for slot in SLOTS if getattr(layer, slot, None) is cls]
+            if found:
+                where, slots = f"{type(layer).__name__} {layer.name!r} got ", found
+        frame = frame.f_back
+    given = ", ".join(f"`{slot}={name}`" for slot in slots) or f"`{name}`"
+    write = ", ".join(f"`{slot}={name}()`" for slot in slots) or f"`{name}()`"
+    return TypeError(
+        f"{name}: {where or 'larq got '}{given}, the class; a quantizer argument must be a "
+        f"quantizer instance or name. Write {write} (or `{name}(beta=0.02)` with arguments, or "
+        f'the name "adaste").'
+    )
+
+
 @register("adaste", "AdaSTE")
 class AdaSTE(lq.quantizers._BaseQuantizer):
     r"""Binary quantizer whose backward is AdaSTE, the adaptive straight-through estimator.
@@ -362,6 +391,8 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
         **kwargs,
     ):
         owner = type(self).__name__
+        if tf.is_tensor(alpha) or isinstance(alpha, tf.Variable):
+            raise _class_for_an_instance(type(self))
         self.alpha = validation.real("alpha", alpha, minimum=0.0, strict=True, owner=owner)
         self.initial_beta = validation.real("beta", beta, minimum=0.0, owner=owner)
         self.variant = validation.choice("variant", variant, VARIANTS, owner=owner)

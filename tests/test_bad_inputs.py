@@ -324,6 +324,19 @@ CATALOGUE = [
         r"`sync_replicas` must be True or False, got 1",
     ),
     Case(
+        "quantizer-class",
+        'QuantDense(64, kernel_quantizer=adaste_tf.quantizers.AdaSTE, name="fc1")',
+        lambda c: tf.keras.Sequential(
+            [
+                tf.keras.layers.InputLayer((4,)),
+                lq.layers.QuantDense(64, kernel_quantizer=AdaSTE, name="fc1"),
+            ]
+        ),
+        TypeError,
+        r"AdaSTE: QuantDense 'fc1' got `kernel_quantizer=AdaSTE`, the class; a quantizer "
+        r"argument must be a quantizer instance or name\. Write `kernel_quantizer=AdaSTE\(\)`",
+    ),
+    Case(
         "config-newer",
         "AdaSTE.from_config(config with _config_version=99)",
         _newer_config,

@@ -437,6 +437,40 @@ def test_mixed_precision_model_converts_as_float32(engine, float32_policy_after)
     assert report.max_rel_diff < 1e-2 and report.argmax_agreement >= 0.97, report
 
 
+def _mixed_precision_model() -> tf.keras.Model:
+    tf.keras.mixed_precision.set_global_policy("mixed_float16")
+    model = tiny_model(units=3)
+    tf.keras.mixed_precision.set_global_policy("float32")
+    return model
+
+
+def test_an_error_inside_a_larq_layer_leaves_larqs_scope_and_export_as_they_were(
+    float32_policy_after,
+):
+    """Issue 32: a quantizer class for an instance failed inside larq's `quantized_scope(True)`,
+    which larq's own scope then left on: every later model's `get_weights()` gave +-1 and
+    converting a mixed-precision model failed in the quantizer's gradient."""
+    with pytest.raises(TypeError, match=r"Write `kernel_quantizer=AdaSTE\(\)`"):
+        tiny_model(quantizer=AdaSTE)
+    assert lq.context.should_quantize() is False
+    later = tiny_model()
+    kernel = later.get_weights()[0]
+    assert not np.all(np.abs(kernel) == 1.0), kernel  # the latent weights, not their signs
+    summary = export.inspect(export.convert(_mixed_precision_model(), engine="tflite"))
+    assert summary.op_counts["FULLY_CONNECTED"] == 1
+
+
+def test_convert_and_verify_do_not_depend_on_the_callers_quantized_scope(float32_policy_after):
+    """Export reads latent weights (the float32 clone copies them) whatever larq's scope says."""
+    model = _mixed_precision_model()
+    x = np.random.default_rng(0).random((8, 4), np.float32)
+    with lq.context.quantized_scope(True):
+        flatbuffer = export.convert(model, engine="tflite")
+        report = export.verify(model, flatbuffer, x)
+        assert lq.context.should_quantize() is True  # the caller's scope, as it was
+    assert report.argmax_agreement == 1.0, report
+
+
 def test_mixed_precision_nested_model_is_all_float32(float32_policy_after):
     # A nested model's InputLayer gets the dtype "float16" (not a policy): it must go too, or
     # the file keeps CAST ops to float16.

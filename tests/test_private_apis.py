@@ -178,6 +178,26 @@ def test_larq_logs_the_constraint_warning_from_the_layer_init():
     )
 
 
+def test_larq_layers_enter_the_quantized_scope_that_larq_context_holds_at_call_time():
+    """adaste_tf._larq_warnings puts a `quantized_scope` that restores on errors into
+    `larq.context`; it works only while larq's layers look the attribute up at each call and
+    keep the state in `larq.context._quantized_scope.should_quantize`."""
+    seen = []
+
+    def failing(kernel):  # a kernel quantizer, called inside the layer's scope
+        seen.append(lq.context._quantized_scope.should_quantize)
+        raise RuntimeError("quantizer failed")
+
+    assert lq.context.quantized_scope is _larq_warnings.quantized_scope
+    with pytest.raises(RuntimeError, match="quantizer failed"):
+        lq.layers.QuantDense(2, kernel_quantizer=failing)(tf.ones((1, 3)))
+    assert seen == [True] and lq.context.should_quantize() is False, (
+        "larq's layers no longer keep the scope in larq.context._quantized_scope, or no "
+        "longer look up larq.context.quantized_scope when called; adaste_tf._larq_warnings "
+        f"(install) relies on both to restore the scope after an error (seen {seen})."
+    )
+
+
 # --- Keras and TensorFlow --------------------------------------------------------------------
 
 
