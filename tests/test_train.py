@@ -129,6 +129,21 @@ def test_cli_writes_history_checkpoints_and_plot(tmp_path, tiny_local_data):
     tf.keras.models.load_model(out / "final.keras")
 
 
+def test_cli_checks_its_extras_before_training(tmp_path, tiny_local_data, monkeypatch):
+    """Issue 32: without the zoo extra the CLI trained every epoch, then failed on matplotlib
+    when it drew curves.png; it must fail before loading data, and before making a run
+    directory."""
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    monkeypatch.chdir(tmp_path)
+    loaded = []
+    monkeypatch.setattr(zoo_data, "load_splits", lambda *a, **k: loaded.append(a))
+    with pytest.raises(ImportError, match=r'needs matplotlib.*pip install "adaste_tf\[zoo\]"'):
+        train.main(["--epochs", "2", "--limit", "40", "--verbose", "0"])
+    with pytest.raises(ImportError, match=r"curves\.png"):
+        train.train("mlp", "fashion_mnist", "adaste", epochs=1, out=tmp_path / "run")
+    assert loaded == [] and not (tmp_path / "runs").exists() and not (tmp_path / "run").exists()
+
+
 def test_cli_without_out_writes_to_a_fresh_directory_under_runs(
     tmp_path, tiny_local_data, monkeypatch, capsys
 ):

@@ -42,6 +42,17 @@ def test_validation_is_the_last_tenth_of_the_training_set(numbered_mnist):
     assert splits.train_size == 45 and splits.input_shape == (28, 28)
 
 
+def test_limit_cuts_the_training_set_only(numbered_mnist):
+    """Issue 32: `--limit` cut the test set too, so its test accuracy was measured on other
+    images than a run without it."""
+    splits = zoo_data.load_splits("mnist", 8, seed=0, limit=10)
+    (train_x, _), (val_x, _), (test_x, _) = (
+        _arrays(ds) for ds in (splits.train, splits.validation, splits.test)
+    )
+    assert (len(train_x), len(val_x), splits.train_size) == (9, 1, 9)
+    assert np.rint(test_x[:, 0, 0] * 255).astype(int).tolist() == list(range(20))
+
+
 def test_every_split_has_tf_data_autotuning_off(numbered_mnist):
     splits = zoo_data.load_splits("mnist", 8, seed=0)
     for ds in (splits.train, splits.validation, splits.test):

@@ -70,7 +70,8 @@ def load_splits(
     shaped (28, 28) for an MLP, or with `conv=True` zero-padded to (32, 32, 1) for the
     CIFAR-shaped conv nets; CIFAR-10/100 come from tfds, with the official augmentation
     (4-pixel zero-padded random crop, horizontal flip) and per-channel normalization. `limit`
-    keeps the first `limit` training examples (and at most `limit` test examples).
+    keeps the first `limit` training examples (validation is the last 10% of those); the test
+    split is always whole, so test accuracies of runs with and without a limit compare.
 
     Examples:
         >>> splits = load_splits("fashion_mnist", 128, limit=1000)
@@ -98,12 +99,7 @@ def load_splits(
     )
     (x_train, y_train), (x_test, y_test) = (load(name, split) for split in data.SPLITS)
     if limit is not None:
-        x_train, y_train, x_test, y_test = (
-            x_train[:limit],
-            y_train[:limit],
-            x_test[:limit],
-            y_test[:limit],
-        )
+        x_train, y_train = x_train[:limit], y_train[:limit]
     if conv and not cifar:
         x_train, x_test = (
             np.pad(x, [(0, 0), (2, 2), (2, 2)])[..., np.newaxis] for x in (x_train, x_test)

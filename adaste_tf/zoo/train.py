@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from adaste_tf import callbacks as adaste_callbacks
-from adaste_tf import initializers, optimizers, schedules, validation
+from adaste_tf import extras, initializers, optimizers, schedules, validation
 from adaste_tf.quantizers import AdaSTE
 from adaste_tf.zoo import data, models, plots
 
@@ -339,6 +339,7 @@ def train(
     if not isinstance(recipe, Recipe):
         recipe = RECIPES[validation.choice("recipe", recipe, RECIPES, owner=owner)]
     validation.integer("epochs", epochs, minimum=1, owner=owner)
+    _check_extras(out)
     callbacks = list(callbacks or ())
     if not all(isinstance(c, tf.keras.callbacks.Callback) for c in callbacks):
         raise TypeError(
@@ -446,6 +447,18 @@ def train(
     return result
 
 
+def _check_extras(out: str | Path | None) -> None:
+    """Import what a run needs after training, before it starts: with an output directory,
+    matplotlib for `curves.png` (the `zoo` extra). The data's extras are checked when the data
+    loads, also before training.
+
+    Examples:
+        >>> _check_extras(None)  # no outputs written, nothing to check
+    """
+    if out is not None:
+        extras.require("matplotlib", "the training run's curves.png (train with `out`, the CLI)")
+
+
 _DESCRIPTION = """\
 Train one of the paper's networks with one estimator and write what the run measured.
 
@@ -535,7 +548,8 @@ def _parser() -> argparse.ArgumentParser:
         "--limit",
         type=int,
         default=None,
-        help="train on the first N training examples only (default: all)",
+        help="train on the first N training examples only, the last 10%% of them held out for "
+        "validation; the test set is always whole (default: all)",
     )
     parser.add_argument(
         "--width", type=float, default=1.0, help="channel multiplier of the conv nets"
@@ -601,6 +615,7 @@ def fresh_run_dir(model: str, estimator: str, root: str | Path = "runs") -> Path
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Entry point of `python -m adaste_tf.zoo.train` and the `adaste-train` script."""
     args = _parser().parse_args(argv)
+    _check_extras(args.out or "runs")  # before a run directory is made
     out = args.out if args.out is not None else fresh_run_dir(args.model, args.estimator)
     result = train(
         args.model,
