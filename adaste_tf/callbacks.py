@@ -11,7 +11,7 @@ import weakref
 from collections.abc import Callable
 
 from adaste_tf import schedules, validation
-from adaste_tf.optimizers import _bop_refusal
+from adaste_tf.optimizers import AdaSTEMomentum, OfficialMomentum, _bop_refusal
 from adaste_tf.quantizers import SLOTS, WEIGHT_SLOTS, AdaSTE
 
 import larq as lq
@@ -25,6 +25,9 @@ __all__ = [
     "check_optimizer",
     "model_diagnostics",
 ]
+
+# The optimizers that train AdaSTE's rules the way the official code does (check_optimizer).
+_ADASTE_OPTIMIZERS = (AdaSTEMomentum, OfficialMomentum)
 
 UPDATE_FREQUENCIES = ("epoch", "batch")
 
@@ -82,24 +85,38 @@ def _adaste_slots(model: tf.Module) -> list[tuple[tf.keras.layers.Layer, str, Ad
 
 
 def check_optimizer(model: tf.keras.Model, optimizer=None) -> None:
-    """Raise if larq's `Bop` would train a weight that AdaSTE quantizes.
+    """Check who trains the weights AdaSTE quantizes: raise for larq's `Bop`, warn for a
+    pairing measured to lose.
 
-    Bop keeps no latent weights: it flips a binary weight when its gradient momentum passes a
-    threshold, so AdaSTE's backward (which scales steps by how far the latent weight is from a
-    flip) has nothing to act on, and the combination does not learn (docs/usage.md, "Bop"). larq's
-    `Bop.is_binary_variable` selects every 1-bit weight, AdaSTE's included. Every weight slot
-    counts (`kernel_quantizer`, `depthwise_quantizer`, `pointwise_quantizer`); an AdaSTE
-    `input_quantizer` quantizes activations, which Bop does not train. Bop itself refuses these
-    weights once `import adaste_tf` has run, when it would first update them; this check says
-    so earlier, naming every such layer: `RelaxationScheduler` calls it when training begins,
-    and a custom training loop can call it before its first step.
+    - **Bop** keeps no latent weights: it flips a binary weight when its gradient momentum
+      passes a threshold, so AdaSTE's backward (which scales steps by how far the latent weight
+      is from a flip) has nothing to act on, and the combination does not learn (docs/usage.md,
+      "Bop"). larq's `Bop.is_binary_variable` selects every 1-bit weight, AdaSTE's included.
+      Bop itself refuses these weights once `import adaste_tf` has run, when it would first
+      update them; this check says so earlier, naming every such layer.
+    - **The `official` rule under another optimizer than AdaSTE's** (`AdaSTEMomentum`,
+      `OfficialMomentum`) warns: under Adam it collapses once beta passes about 3 (the MLP's
+      fixed-beta sweep, docs/evidence.md: 0.884 at beta 1, 0.825 at 3, 0.751 at 100).
+    - **AdaSTE's optimizer on real-valued layers** warns: its gradient scale and decay are sized
+      for latent binary weights, and a real stem, head or BatchNorm trained by it stayed at
+      chance (docs/evidence.md, "larq-style networks"). Give it only AdaSTE's weights through
+      `CaseOptimizer((adaste_tf.optimizers.is_adaste_variable, AdaSTEMomentum(...)), ...)`.
+
+    Every weight slot counts (`kernel_quantizer`, `depthwise_quantizer`, `pointwise_quantizer`);
+    an AdaSTE `input_quantizer` quantizes activations, which no optimizer trains.
+    `RelaxationScheduler` calls it when training begins, and a custom training loop can call it
+    before its first step.
 
     Examples:
         >>> import larq as lq
+        >>> from adaste_tf.optimizers import AdaSTEMomentum, is_adaste_variable
         >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste",
         ...                                                   name="fc1")])
         >>> model.build((None, 3))
         >>> check_optimizer(model, tf.keras.optimizers.Adam())   # fine: no Bop
+        >>> check_optimizer(model, lq.optimizers.CaseOptimizer(   # fine: AdaSTE's optimizer
+        ...     (is_adaste_variable, AdaSTEMomentum(train_size=100)),
+        ...     default_optimizer=tf.keras.optimizers.legacy.Adam()))
         >>> try:
         ...     check_optimizer(model, lq.optimizers.Bop())
         ... except ValueError as error:
@@ -117,15 +134,67 @@ def check_optimizer(model: tf.keras.Model, optimizer=None) -> None:
     def trained_by(variable):
         return next((opt for predicate, opt in pairs or () if predicate(variable)), default)
 
+    slots = [
+        (layer, slot, quantizer, getattr(layer, WEIGHT_SLOTS[slot]))
+        for layer, slot, quantizer in _adaste_slots(model)
+        if slot in WEIGHT_SLOTS and getattr(layer, WEIGHT_SLOTS[slot], None) is not None
+    ]
+    if not slots:
+        return
+    by_bop = [v for v in model.trainable_weights if isinstance(trained_by(v), lq.optimizers.Bop)]
     places = [
         f"layer {layer.name!r} (`{slot}`)"
-        for layer, slot, _ in _adaste_slots(model)
-        if slot in WEIGHT_SLOTS
-        and getattr(layer, WEIGHT_SLOTS[slot], None) is not None
-        and isinstance(trained_by(getattr(layer, WEIGHT_SLOTS[slot])), lq.optimizers.Bop)
+        for layer, slot, _, weight in slots
+        if isinstance(trained_by(weight), lq.optimizers.Bop)
     ]
     if places:
-        raise ValueError(_bop_refusal(places))
+        raise ValueError(_bop_refusal(places, only_adaste=len(places) == len(by_bop)))
+    _warn_about_pairings(model, slots, trained_by)
+
+
+def _warn_about_pairings(model, slots, trained_by) -> None:
+    """The warnings of `check_optimizer` for pairings of rule, optimizer and weights that were
+    measured to lose."""
+    official = [
+        f"layer {layer.name!r} (`{slot}`)"
+        for layer, slot, quantizer, weight in slots
+        if quantizer.variant == "official" and not isinstance(trained_by(weight), _ADASTE_OPTIMIZERS)
+    ]
+    if official:
+        warnings.warn(
+            f"AdaSTE's official rule is trained by another optimizer than AdaSTE's at "
+            f"{', '.join(official)}. Under Adam that rule collapses once beta passes about 3 "
+            f"(docs/evidence.md). Fix: train these weights with "
+            f"adaste_tf.optimizers.AdaSTEMomentum through lq.optimizers.CaseOptimizer, or use "
+            f"the default rule (variant='bounded') with Adam.",
+            stacklevel=3,
+        )
+    adaste_layers = {id(layer) for layer, *_ in slots}
+    real = [
+        layer.name
+        for layer in _layers_of(model)
+        if id(layer) not in adaste_layers
+        and any(isinstance(trained_by(v), _ADASTE_OPTIMIZERS) for v in layer.trainable_weights)
+    ]
+    if real:
+        warnings.warn(
+            f"AdaSTE's optimizer trains layers with no AdaSTE weight: {', '.join(real[:5])}"
+            f"{', ...' if len(real) > 5 else ''}. Its gradient scale and decay are sized for "
+            f"latent binary weights; on a real stem, head or BatchNorm training stayed at chance "
+            f"(docs/evidence.md). Fix: lq.optimizers.CaseOptimizer((adaste_tf.optimizers."
+            f"is_adaste_variable, AdaSTEMomentum(train_size=len(x_train))), "
+            f"default_optimizer=tf.keras.optimizers.legacy.Adam()).",
+            stacklevel=3,
+        )
+
+
+def _layers_of(model: tf.Module) -> list[tf.keras.layers.Layer]:
+    """Every layer of `model` that holds weights of its own, nested models included."""
+    return [
+        m for m in model.submodules
+        if isinstance(m, tf.keras.layers.Layer) and not isinstance(m, tf.keras.Model)
+        and not isinstance(m, AdaSTE) and m._trainable_weights
+    ]
 
 
 def model_diagnostics(model: tf.Module) -> dict[str, float]:
@@ -275,9 +344,11 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     `1 / alpha`, over 500 epochs) compressed into the run's epochs,
     `schedules.Geometric.compressed(epochs)`. A 5-epoch `fit` and a 500-epoch one pass through
     the same betas at the same fraction of training and reach `1 / alpha` at 38% of it. The
-    epochs are those Keras passes to callbacks (`fit(epochs=...)`, the total, also when resuming
-    with `initial_epoch` or `BackupAndRestore`); in a custom training loop give them as
-    `epochs`. A fit of one epoch needs `update_freq="batch"` (set once per epoch, beta would
+    run's epochs are the `epochs` given here, whatever `fit(epochs=...)` says, so a run fitted
+    in pieces (`fit(epochs=3)`, then `fit(initial_epoch=3, epochs=6)`, ...) keeps one path;
+    without them, those Keras passes to callbacks (`fit(epochs=...)`, the total, also when
+    resuming with `initial_epoch` or `BackupAndRestore`); in a custom training loop give them
+    as `epochs`. A fit of one epoch needs `update_freq="batch"` (set once per epoch, beta would
     keep its first value; a warning says so when that fit begins). For the official per-epoch
     rate, as in the official 500-700-epoch runs, pass `schedule="official"`.
 
@@ -324,8 +395,9 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         verbose: 0 (or False) quiet, 1 (or True) prints beta when it is set at an epoch start.
         steps_per_epoch: steps in an epoch, for batch mode on data of unknown length; None
             takes Keras's count.
-        epochs: the run's length in epochs for the default schedule, needed only outside
-            `fit` (a custom loop); `fit` passes its own. Not used with a `schedule`.
+        epochs: the run's length in epochs for the default schedule: its path is compressed
+            into these, also in a `fit` of another length (a run fitted in pieces). None takes
+            `fit`'s `epochs`; a custom loop must give them. Not used with a `schedule`.
     """
 
     def __init__(
@@ -353,7 +425,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             )
         # None: the default path, made for the run's epochs once they are known.
         self._given_schedule = None if schedule is None else schedules.get(schedule)
-        self._run_epochs: int | None = self.epochs  # `fit` passes its own at the start
+        self._run_epochs: int | None = self.epochs  # else `fit`'s, at its start
         self.update_freq = validation.choice(
             "update_freq", update_freq, UPDATE_FREQUENCIES, owner=owner
         )
@@ -393,7 +465,14 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
 
     def set_model(self, model):
         super().set_model(model)
-        self._quantizers = find_adaste_quantizers(model)
+        self._quantizers = self._scheduled(find_adaste_quantizers(model))
+
+    @staticmethod
+    def _scheduled(found: list[AdaSTE]) -> list[AdaSTE]:
+        """`found`, each marked as driven by a scheduler (no unscheduled-beta warning)."""
+        for quantizer in found:
+            quantizer._scheduled = True
+        return found
 
     @property
     def quantizers(self) -> list[AdaSTE]:
@@ -403,7 +482,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     def _refresh(self) -> None:
         """Find the quantizers again, setting new ones (made since) to the current index."""
         known = {id(q) for q in self._quantizers}
-        self._quantizers = find_adaste_quantizers(self.model)
+        self._quantizers = self._scheduled(find_adaste_quantizers(self.model))
         for quantizer in self._quantizers:
             if id(quantizer) not in known:
                 quantizer.beta_variable.assign(self.beta_for(quantizer, self._trained_index))
@@ -492,7 +571,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
                     "callbacks=[...]."
                 )
         params = getattr(self, "params", None) or {}
-        self._run_epochs = params.get("epochs") or self.epochs
+        self._run_epochs = self.epochs or params.get("epochs")  # the user's, if given
         if self._given_schedule is None and self._sets_one_beta_per_run():
             warnings.warn(
                 "RelaxationScheduler: this fit has 1 epoch and beta is set at the start of "
@@ -599,6 +678,12 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
                     "beta is set at the start of each epoch and this run had 1: pass "
                     "update_freq='batch' to follow the schedule within it (in a custom loop, "
                     "apply(step / steps) before each step)."
+                )
+            elif self._given_schedule is None and self.epochs and self._epoch + 1 < self.epochs:
+                fix = (
+                    f"This fit ended at epoch {self._epoch + 1} of the {self.epochs}-epoch path "
+                    f"given as `epochs`: fit(initial_epoch={self._epoch + 1}, epochs=...) with "
+                    f"RelaxationScheduler(epochs={self.epochs}) continues it."
                 )
             elif self._given_schedule is None:
                 fix = (

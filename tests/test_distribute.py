@@ -30,6 +30,7 @@ from pathlib import Path
 
 import adaste_tf  # noqa: F401  (first: selects legacy Keras before TensorFlow)
 from adaste_tf.callbacks import RelaxationScheduler, find_adaste_quantizers
+from adaste_tf.optimizers import AdaSTEMomentum
 from adaste_tf.quantizers import AdaSTE, adaste_sign
 
 import larq as lq
@@ -46,6 +47,11 @@ OPTIMIZERS = {  # the tests use "momentum"; `optimizers_main` compares all three
     "SGD 0.05": lambda: tf.keras.optimizers.SGD(0.05),
     "momentum": lambda: tf.keras.optimizers.SGD(0.05, momentum=0.9),
     "Adam 0.01": lambda: tf.keras.optimizers.Adam(0.01),
+    # AdaSTE's optimizer on AdaSTE's kernels, Adam on the rest, through larq's CaseOptimizer
+    "case": lambda: lq.optimizers.CaseOptimizer(
+        (AdaSTEMomentum.is_adaste_variable, AdaSTEMomentum(0.01, train_size=N)),
+        default_optimizer=tf.keras.optimizers.legacy.Adam(0.01),
+    ),
 }
 SUBPROCESS_TIMEOUT_S = 300
 
@@ -91,7 +97,10 @@ def _model(
     layers = [tf.keras.layers.InputLayer((features,))]
     for _ in range(depth):
         layers += [layer(width), tf.keras.layers.Activation("relu")]
-    layers.append(layer(CLASSES, quantize_inputs=kind == "inputs"))
+    if optimizer == "case":  # a real-valued head for the CaseOptimizer's default optimizer
+        layers.append(tf.keras.layers.Dense(CLASSES))
+    else:
+        layers.append(layer(CLASSES, quantize_inputs=kind == "inputs"))
     model = tf.keras.Sequential(layers)
     model.compile(
         OPTIMIZERS[optimizer](),
@@ -182,6 +191,9 @@ def mirrored_main(out: str) -> None:
                 f"mirrored/{kind}/{'sync' if sync else 'nosync'}",
                 *_train(strategy, kind, sync)[:2],
             )
+    # AdaSTE's optimizer beside Adam through larq's CaseOptimizer (the official rule)
+    _store(arrays, "reference/case", _train(None, "official", optimizer="case")[0])
+    _store(arrays, "mirrored/case", _train(strategy, "official", optimizer="case")[0])
     # AdaSTE on activations too (input_quantizer, default sync_replicas=True); then with a last
     # batch split unevenly over the replicas, where an all-reduce of dy would fail.
     _store(arrays, "reference/inputs", _train(None, "inputs")[0])
@@ -465,6 +477,18 @@ def test_mirrored_ste_sign_baseline(mirrored):
         _weights(arrays, "mirrored/ste_sign/sync"), _weights(arrays, "reference/ste_sign")
     )
     print(f"ste_sign: max |mirrored - one device| = {diff:.3g}")
+    assert diff < TOLERANCE
+
+
+@pytest.mark.slow
+def test_mirrored_case_optimizer_with_adaste_momentum_matches_one_device(mirrored):
+    """AdaSTEMomentum on the AdaSTE kernels and Adam on the real head, through larq's
+    CaseOptimizer: data-parallel training gives the single-device weights."""
+    arrays, _ = mirrored
+    reference = _weights(arrays, "reference/case")
+    diff = max_diff(_weights(arrays, "mirrored/case"), reference)
+    print(f"CaseOptimizer(AdaSTEMomentum, Adam): max |mirrored - one device| = {diff:.3g}")
+    assert len(reference) == 3  # the AdaSTE kernel, the head's kernel and bias
     assert diff < TOLERANCE
 
 

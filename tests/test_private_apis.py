@@ -311,7 +311,7 @@ def test_optimizer_base_class_hooks_of_official_momentum():
     from adaste_tf.optimizers import OfficialMomentum
 
     first, second = tf.Variable([1.0]), tf.Variable([2.0, 3.0])
-    optimizer = OfficialMomentum(0.1)
+    optimizer = OfficialMomentum(0.1, gradient_scale=1.0)
     optimizer.build([first, second])
     indices = [optimizer._index_dict.get(optimizer._var_key(v)) for v in (first, second)]
     assert indices == [0, 1], (
