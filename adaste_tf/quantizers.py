@@ -11,6 +11,7 @@ layer = lq.layers.QuantDense(64, kernel_quantizer=adaste_tf.quantizers.AdaSTE(be
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 
 from adaste_tf import ops, validation
@@ -213,6 +214,7 @@ def adaste_sign(
     flip_reach: float = ops.DEFAULT_FLIP_REACH,
     record: Callable[[tf.Tensor, tf.Tensor, tf.Tensor], None] | None = None,
     activation: bool = False,
+    on_backward: Callable[[], None] | None = None,
 ) -> tf.Tensor:
     """`sign(x)` forward (0 maps to +1), AdaSTE backward: `dL/dx = scale(x, dy) * dy`.
 
@@ -230,6 +232,8 @@ def adaste_sign(
         activation: `x` is an activation, not a latent weight: the backward is the derivative
             of the relaxed sign at beta = 0, `dy` where `|x| <= 1` and 0 elsewhere (larq's
             `ste_sign`), whatever beta and the variant (`docs/method.md`, "Activations").
+        on_backward: called with no arguments when the backward of a weight runs (in a graph:
+            when it is traced), before its gradient is computed; adds nothing to the graph.
 
     Examples:
         >>> x = tf.Variable([0.5, -2.0])
@@ -248,6 +252,8 @@ def adaste_sign(
                 if record is not None:
                     record(x, dy, tf.cast(inside, dy.dtype))
                 return tf.where(inside, dy, tf.zeros_like(dy))
+            if on_backward is not None:
+                on_backward()
             total = _sum_over_replicas(dy) if sync_replicas else dy
             theta, b, a, m, reach = _compiled_arguments(x, beta, alpha, max_scale, flip_reach)
             gradient = _COMPILED_GRADIENT(theta, dy, total, variant, a, b, m, reach)
@@ -258,6 +264,32 @@ def adaste_sign(
         return ops.sign(x), grad
 
     return _call(x)
+
+
+# Whether the warning of `AdaSTE._warn_if_unscheduled` was given in this process.
+_warned_unscheduled = False
+
+
+def _in_a_fit_with_a_scheduler() -> bool:
+    """Whether a Keras `fit` up the call stack has a `RelaxationScheduler` among its callbacks:
+    it schedules quantizers made in a `build()` during the fit's first step, which it finds only
+    after that step. Looked for among the frames' Keras `CallbackList`s.
+
+    Examples:
+        >>> _in_a_fit_with_a_scheduler()
+        False
+    """
+    from adaste_tf.callbacks import RelaxationScheduler  # callbacks imports this module
+
+    frame = sys._getframe(1)
+    while frame is not None:
+        for value in frame.f_locals.values():
+            if isinstance(value, tf.keras.callbacks.CallbackList) and any(
+                isinstance(c, RelaxationScheduler) for c in value.callbacks
+            ):
+                return True
+        frame = frame.f_back
+    return False
 
 
 def _class_for_an_instance(cls: type) -> TypeError:
@@ -502,8 +534,36 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
             flip_reach=self.flip_reach,
             record=self._record if self._diagnosing else None,
             activation=not weight,
+            on_backward=self._warn_if_unscheduled if weight else None,
         )
         return super().call(outputs)
+
+    # Called in the backward of a traced step: plain Python, not for AutoGraph to convert.
+    @tf.autograph.experimental.do_not_convert
+    def _warn_if_unscheduled(self) -> None:
+        """Warn, once per process, that this quantizer trains a weight with no
+        `RelaxationScheduler` moving its beta. A scheduler marks the quantizers it drives
+        (`_scheduled`); one made in a `build()` during a scheduled fit's first step is marked
+        here (`_in_a_fit_with_a_scheduler`). Called in the backward, when it is traced (each
+        step in eager mode): once marked or warned, one Python check, nothing in the graph."""
+        global _warned_unscheduled
+        if _warned_unscheduled or getattr(self, "_scheduled", False):
+            return
+        if _in_a_fit_with_a_scheduler():
+            self._scheduled = True
+            return
+        _warned_unscheduled = True
+        warnings.warn(
+            f"AdaSTE: quantizer {self.name!r} trains a weight with no "
+            f"adaste_tf.callbacks.RelaxationScheduler, so its beta never moves from "
+            f"{self.initial_beta:g} and the relaxed weights never become sign(theta) (beta "
+            f"reaches 1/alpha={1 / self.alpha:g} only on a schedule). Fix: "
+            f"model.fit(..., callbacks=[adaste_tf.callbacks.RelaxationScheduler()]); in a custom "
+            f"loop, scheduler.set_model(model) and scheduler.apply(epoch); for a fixed beta on "
+            f"purpose, RelaxationScheduler(schedules.Constant(beta)). Said once per process.",
+            UserWarning,
+            stacklevel=2,
+        )
 
     def save_own_variables(self, store):
         # Only beta is state; the diagnostics are a per-epoch log, started anew each epoch.

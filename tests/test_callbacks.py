@@ -337,6 +337,105 @@ def test_initial_epoch_resume_gives_the_uninterrupted_betas():
     np.testing.assert_allclose(resumed, full[2:], rtol=1e-7)
 
 
+def test_the_epochs_given_win_over_the_fits_so_a_run_fitted_in_pieces_keeps_one_path():
+    """Issue 32: `RelaxationScheduler(epochs=10)` in `fit(epochs=3)` followed the 3-epoch path."""
+    x, y = _data()
+    path = schedules.Geometric.compressed(10)
+    want = [path(e, initial_beta=0.01, alpha=0.01) for e in range(6)]
+    model = _model()
+    with pytest.warns(UserWarning, match=r"ended at epoch 3 of the 10-epoch path given as"):
+        first = model.fit(
+            x, y, batch_size=BATCH, epochs=3, verbose=0, callbacks=[RelaxationScheduler(epochs=10)]
+        )
+    second = model.fit(
+        x,
+        y,
+        batch_size=BATCH,
+        initial_epoch=3,
+        epochs=6,
+        verbose=0,
+        callbacks=[RelaxationScheduler(epochs=10)],
+    )
+    got = first.history["beta"] + second.history["beta"]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    assert got[2] < 100.0  # the 3-epoch path would be at 1/alpha by its third epoch
+
+
+@pytest.fixture
+def unwarned(monkeypatch):
+    """A process in which the unscheduled-beta warning has not been given yet."""
+    monkeypatch.setattr(quantizers, "_warned_unscheduled", False)
+
+
+def _unscheduled_warnings(record) -> list[str]:
+    return [
+        str(w.message)
+        for w in record
+        if "no adaste_tf.callbacks.RelaxationScheduler" in str(w.message)
+    ]
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["function", "jit"])
+def test_training_without_a_scheduler_warns_once_that_beta_never_moves(unwarned, jit):
+    x, y = _data()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        for _ in range(2):  # two models, two fits: one warning in the process
+            _model(jit=jit).fit(x, y, batch_size=BATCH, epochs=2, verbose=0)
+    (message,) = _unscheduled_warnings(record)
+    assert "beta never moves from 0.01" in message and "RelaxationScheduler()" in message
+
+
+def test_a_custom_loop_without_a_scheduler_warns_once_and_evaluation_never(unwarned):
+    model = _model()
+    x, y = _data()
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model.evaluate(x, y, verbose=0)
+        model.predict(x, verbose=0)
+        assert _unscheduled_warnings(record) == []  # no gradient: not training
+        for _ in range(2):  # eager steps: the backward runs each time
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(model(x, training=True))
+            tape.gradient(loss, model.trainable_weights)
+    assert len(_unscheduled_warnings(record)) == 1
+
+
+def test_no_unscheduled_warning_with_a_scheduler_by_fit_or_by_hand(unwarned):
+    x, y = _data()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the path is completed: no warning at all
+        _model(jit=True).fit(
+            x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[RelaxationScheduler()]
+        )
+        lazy = _LazyModel()  # quantizers made in build(), during the first step
+        lazy.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        lazy.fit(x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[RelaxationScheduler()])
+        model = _model()
+        scheduler = RelaxationScheduler(epochs=2)
+        scheduler.set_model(model)
+        scheduler.apply(0)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(model(x, training=True))
+        tape.gradient(loss, model.trainable_weights)
+    assert quantizers._warned_unscheduled is False
+
+
+def test_an_adaste_input_quantizer_alone_needs_no_scheduler(unwarned):
+    """An activation's backward ignores beta: nothing to warn about."""
+    model = tf.keras.Sequential(
+        [
+            tf.keras.layers.InputLayer((8,)),
+            lq.layers.QuantDense(3, input_quantizer="adaste", kernel_quantizer="ste_sign"),
+        ]
+    )
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model.fit(*_data(), batch_size=BATCH, epochs=1, verbose=0)
+    assert _unscheduled_warnings(record) == []
+
+
 class _StopAt(tf.keras.callbacks.Callback):
     def __init__(self, epoch):
         super().__init__()
