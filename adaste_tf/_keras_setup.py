@@ -5,6 +5,12 @@ Larq is built on legacy Keras: under Keras 3 it fails at import. TensorFlow 2.16
 the import path `tensorflow.keras.*` (which larq uses) at one Keras. If TensorFlow was imported
 without the variable, the import path is Keras 3's for the life of the process, so we stop
 with an error that says what to do rather than let larq fail deep inside.
+
+What works: `import adaste_tf` first, before tensorflow, tf_keras, larq and anything that
+imports them; or `TF_USE_LEGACY_KERAS=1` in the environment, and then any order. `import larq`
+first fails inside larq (`AttributeError: module 'keras._tf_keras.keras.layers' has no attribute
+'LocallyConnected1D'`) before any adaste_tf code runs; an `import adaste_tf` after it, in the
+same process, says so.
 """
 
 import importlib.util
@@ -14,6 +20,14 @@ import sys
 
 _VARIABLE = "TF_USE_LEGACY_KERAS"
 _TRUE = ("1", "true", "yes")
+_FIX = (
+    f"Fix: `import adaste_tf` first, before tensorflow, tf_keras, larq and anything that imports "
+    f"them, or start Python with {_VARIABLE}=1 in the environment (then any order works)."
+)
+_LARQ_FIRST = (
+    "; larq then fails in its own import (AttributeError: ... has no attribute "
+    "'LocallyConnected1D')"
+)
 
 
 def select_legacy_keras() -> None:
@@ -37,6 +51,8 @@ def select_legacy_keras() -> None:
             f"{_VARIABLE}=1 before starting Python."
         )
     tensorflow_was_loaded = "tensorflow" in sys.modules
+    # A failed `import larq` leaves its submodules in sys.modules, a successful one the package.
+    first = "larq" if any(m.split(".")[0] == "larq" for m in sys.modules) else "tensorflow"
     os.environ[_VARIABLE] = "1"
 
     import tensorflow as tf
@@ -48,10 +64,9 @@ def select_legacy_keras() -> None:
         if "tf_keras" not in pathlib.PurePath(origin).parts:
             raise ImportError(
                 f"adaste_tf needs legacy Keras (tf_keras) because larq does not run on Keras 3, "
-                f"but tensorflow was imported before adaste_tf without {_VARIABLE}=1, so it "
-                f"set up Keras 3 (tensorflow.keras -> {origin or 'not found'}). Fix: "
-                f"`import adaste_tf` before `import tensorflow`, or start Python with "
-                f"{_VARIABLE}=1 in the environment."
+                f"but {first} was imported before adaste_tf without {_VARIABLE}=1, so "
+                f"tensorflow set up Keras 3 (tensorflow.keras -> {origin or 'not found'})"
+                f"{_LARQ_FIRST if first == 'larq' else ''}. {_FIX}"
             )
 
     # tf.keras's own __name__ changes as TensorFlow's lazy loader resolves it; the module that
@@ -61,6 +76,5 @@ def select_legacy_keras() -> None:
         raise ImportError(
             f"adaste_tf needs legacy Keras (tf_keras), but this process already bound tf.keras "
             f"to Keras 3 (its Layer is {keras_module}) before adaste_tf was imported, and larq "
-            f"does not run on Keras 3. Fix: `import adaste_tf` (or larq) before anything "
-            f"touches tf.keras, or start Python with {_VARIABLE}=1 in the environment."
+            f"does not run on Keras 3. {_FIX}"
         )

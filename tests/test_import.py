@@ -68,7 +68,21 @@ def test_keras_3_already_loaded_is_a_clear_import_error(code):
     assert result.returncode != 0
     assert "ImportError" in result.stderr
     assert "Keras 3" in result.stderr and "TF_USE_LEGACY_KERAS=1" in result.stderr
-    assert "import adaste_tf` before" in result.stderr
+    assert "`import adaste_tf` first, before tensorflow, tf_keras, larq" in result.stderr
+
+
+def test_larq_imported_first_is_named_and_the_variable_makes_any_order_work():
+    """Issue 32: `import larq` first fails inside larq, before adaste_tf can say anything; an
+    `import adaste_tf` after it says that larq came first and what works. With the variable set,
+    larq first is fine."""
+    first = _run("import larq")
+    assert first.returncode != 0 and "LocallyConnected1D" in first.stderr  # larq's own failure
+    result = _run("try:\n    import larq\nexcept AttributeError:\n    pass\nimport adaste_tf")
+    assert result.returncode != 0
+    assert "but larq was imported before adaste_tf" in result.stderr
+    assert "LocallyConnected1D" in result.stderr and "then any order works" in result.stderr
+    fine = _run("import larq, adaste_tf\nprint('ok')", TF_USE_LEGACY_KERAS="1")
+    assert fine.returncode == 0 and fine.stdout.strip() == "ok", fine.stderr
 
 
 @pytest.mark.parametrize("value", ["0", "false"])
