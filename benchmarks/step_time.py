@@ -8,7 +8,15 @@ Networks (`--networks`):
 - `mlp`: the MLP 784-512-512-10, batch 128;
 - `vgg16`, `resnet18`: narrowed by `--width` (default 1/4), 32x32x1 inputs, batch 64;
 - `mlp_binact`: the MLP 784-512-512-10 with binary activations (the estimator is the binary
-  layers' `input_quantizer` too), batch 128.
+  layers' `input_quantizer` too), batch 128;
+- `quicknet`: the larq-style QuickNet-like network at width 1/2 (`adaste_tf.zoo.larq_nets`),
+  28x28x1 inputs, binary activations (`ste_sign`), batch 128.
+
+AdaSTE's optimizer against Adam on the same weights (not in the default set):
+
+    python benchmarks/step_time.py --networks mlp_official quicknet --jit on off \
+        --estimators ste_sign+weight_clip adaste:official/momentum adaste:official/adam \
+        --out docs/results/step_time_optimizer.json
 
 Estimators: `ste_sign` + `weight_clip` (the baseline, what a larq user runs), `ste_sign` without
 a constraint, and AdaSTE with each rule (`bounded`, `paper`, `official`); for `mlp_binact` the
@@ -44,28 +52,50 @@ from functools import partial
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
-from adaste_tf import ops, quantizers
+from adaste_tf import ops, optimizers, quantizers
 from adaste_tf.quantizers import AdaSTE
-from adaste_tf.zoo import machine, models, plots, train
+from adaste_tf.zoo import larq_nets, machine, models, plots, train
 
+import larq as lq
 import numpy as np
 import tensorflow as tf
 
-NETWORKS = ("mlp_official", "mlp", "vgg16", "resnet18", "mlp_binact")
+NETWORKS = ("mlp_official", "mlp", "vgg16", "resnet18", "mlp_binact", "quicknet")
 ESTIMATORS = (
     "ste_sign+weight_clip",
     "ste_sign",
     "adaste:bounded",
     "adaste:paper",
     "adaste:official",
+    # AdaSTE's kernels under larq's CaseOptimizer, by AdaSTEMomentum or by Adam (legacy Keras),
+    # the other weights by Adam: what AdaSTE's optimizer costs against Adam on the same weights.
+    "adaste:official/momentum",
+    "adaste:official/adam",
 )
+DEFAULT_ESTIMATORS = ESTIMATORS[:5]
 BASELINE = ESTIMATORS[0]
 
 
 def quantizer(estimator: str):
     if estimator.startswith("adaste:"):
-        return AdaSTE(variant=estimator.partition(":")[2])
+        return AdaSTE(variant=estimator.partition(":")[2].partition("/")[0])
     return "ste_sign"
+
+
+def optimizer(estimator: str):
+    """Adam for every weight, or a larq CaseOptimizer that gives AdaSTE's kernels AdaSTEMomentum
+    (`/momentum`) or Adam (`/adam`) and the rest Adam."""
+    kernels = estimator.partition("/")[2]
+    if not kernels:
+        return tf.keras.optimizers.Adam(1e-3)
+    rest = tf.keras.optimizers.legacy.Adam(1e-3)
+    if kernels == "momentum":
+        mine = optimizers.AdaSTEMomentum(1e-3, train_size=60_000)
+    else:
+        mine = tf.keras.optimizers.legacy.Adam(1e-3)
+    return lq.optimizers.CaseOptimizer(
+        (optimizers.is_adaste_variable, mine), default_optimizer=rest
+    )
 
 
 def build(network: str, estimator: str, width: float) -> tf.keras.Model:
@@ -86,6 +116,8 @@ def build(network: str, estimator: str, width: float) -> tf.keras.Model:
             activation=None,
             **kwargs,
         )
+    if network == "quicknet":  # larq-style: real stem, head and transitions, binary activations
+        return larq_nets.quicknet((28, 28, 1), 10, width=0.5, **kwargs)
     builder = models.vgg16 if network == "vgg16" else models.resnet18
     return builder((32, 32, 1), 10, width=width, **kwargs)
 
@@ -96,7 +128,9 @@ def batch_size(network: str) -> int:
 
 
 def batches(network: str, batch_size: int) -> tf.data.Dataset:
-    shape = (32, 32, 1) if network in ("vgg16", "resnet18") else (28, 28)
+    shape = {"vgg16": (32, 32, 1), "resnet18": (32, 32, 1), "quicknet": (28, 28, 1)}.get(
+        network, (28, 28)
+    )
     rng = np.random.default_rng(0)
     # Four batches held whole, so a step only picks one out (`.batch().cache()` did the same
     # and warned whenever an iterator stopped before its first pass had filled the cache).
@@ -105,11 +139,11 @@ def batches(network: str, batch_size: int) -> tf.data.Dataset:
     return tf.data.Dataset.from_tensor_slices((x, y)).repeat()
 
 
-def train_function(model: tf.keras.Model, data: tf.data.Dataset, jit: bool):
-    """The model's Keras train function (what `fit` calls each step), with Adam, traced and
-    compiled."""
+def train_function(model: tf.keras.Model, data: tf.data.Dataset, jit: bool, estimator: str = ""):
+    """The model's Keras train function (what `fit` calls each step), with `estimator`'s
+    optimizer (Adam unless it names another), traced and compiled."""
     model.compile(
-        tf.keras.optimizers.Adam(1e-3),
+        optimizer(estimator),
         tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=jit,
     )
@@ -120,7 +154,7 @@ def train_function(model: tf.keras.Model, data: tf.data.Dataset, jit: bool):
 def compiled_run(network, data, iterator, jit: bool, width: float, estimator: str) -> tuple:
     """A new model's `train_function` and the iterator it steps over: one run of
     `train.interleaved_step_times`."""
-    return train_function(build(network, estimator, width), data, jit), iterator
+    return train_function(build(network, estimator, width), data, jit, estimator), iterator
 
 
 def build_with_ops(network: str, estimator: str, **swaps) -> tuple:
@@ -290,7 +324,9 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS))
-    parser.add_argument("--estimators", nargs="+", choices=ESTIMATORS, default=list(ESTIMATORS))
+    parser.add_argument(
+        "--estimators", nargs="+", choices=ESTIMATORS, default=list(DEFAULT_ESTIMATORS)
+    )
     parser.add_argument("--jit", nargs="+", choices=("on", "off"), default=["on", "off"])
     parser.add_argument("--width", type=float, default=0.25, help="vgg16/resnet18 width")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per round")

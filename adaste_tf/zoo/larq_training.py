@@ -38,10 +38,11 @@ METHODS: dict[str, dict[str, Any]] = {
     # AdaSTE with its optimizer on the binary kernels (AdaSTEMomentum through CaseOptimizer),
     # Adam on the rest. `scale` multiplies the official gradient scale (10 x train size)^2;
     # `init` is the latent magnitude (RandomSign) or "glorot"; `kernel_lr` AdaSTEMomentum's
-    # learning rate (cosine, or constant with schedule=constant).
+    # learning rate (cosine, or constant with schedule=constant); `rest` what trains the other
+    # weights: "adam", or "momentum" (AdaSTEMomentum for every weight, as the all-binary recipe).
     "adaste": {
         **_NETWORK, "variant": "official", "init": 10.0, "decay": 1.0, "kernel_lr": 1e-3,
-        "schedule": "cosine", "scale": 1.0,
+        "schedule": "cosine", "scale": 1.0, "rest": "adam",
     },
     # The README's drop-in: "adaste" kernels, RelaxationScheduler(), Adam for every weight.
     "adaste_adam": {**_NETWORK, "variant": "bounded"},
@@ -156,9 +157,12 @@ def compile_for(
             kernel_lr, decay=float(o["decay"]),
             gradient_scale=float(o["scale"]) * optimizers.official_gradient_scale(train_size),
         )
-        optimizer: Any = lq.optimizers.CaseOptimizer(
-            (optimizers.is_adaste_variable, kernels), default_optimizer=adam
-        )
+        if validation.choice("rest", o["rest"], ("adam", "momentum")) == "momentum":
+            optimizer: Any = kernels
+        else:
+            optimizer = lq.optimizers.CaseOptimizer(
+                (optimizers.is_adaste_variable, kernels), default_optimizer=adam
+            )
     elif method.name == "bop":
         bop = lq.optimizers.Bop(threshold=float(o["threshold"]), gamma=float(o["gamma"]))
         optimizer = lq.optimizers.CaseOptimizer(
