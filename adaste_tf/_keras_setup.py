@@ -78,3 +78,32 @@ def select_legacy_keras() -> None:
             f"to Keras 3 (its Layer is {keras_module}) before adaste_tf was imported, and larq "
             f"does not run on Keras 3. {_FIX}"
         )
+
+
+def refuse_keras3(value: object, parameter: str, owner: str) -> None:
+    """Raise a `TypeError` if `value` is a Keras 3 object (a model or layer of the `keras`
+    package) given where the larq path takes a tf-keras one.
+
+    Keras 3 is installed beside tf-keras (TensorFlow 2.16+ pulls it in), so `import keras` and
+    `keras.Sequential(...)` build Keras 3 models even after `import adaste_tf`; the larq path
+    (larq's layers, `adaste_tf.callbacks`, `adaste_tf.export`) needs tf-keras ones, and Keras 3
+    users have `adaste_tf.keras3`.
+
+    Examples:
+        >>> refuse_keras3(object(), "model", "convert")  # not Keras 3: nothing to say
+        >>> import keras
+        >>> refuse_keras3(keras.layers.Dense(2), "model", "convert")
+        Traceback (most recent call last):
+        ...
+        TypeError: convert: `model` must be a tf-keras (legacy Keras) model, ...Dense). Fix: ...
+    """
+    cls = type(value)
+    if not any(c.__module__.split(".")[0] == "keras" for c in cls.__mro__):
+        return
+    raise TypeError(
+        f"{owner}: `{parameter}` must be a tf-keras (legacy Keras) model, as the larq path "
+        f"(larq's layers, adaste_tf.callbacks, adaste_tf.export) needs, got a Keras 3 object "
+        f"({cls.__module__}.{cls.__name__}). Fix: build it with tf.keras and larq.layers after "
+        f"`import adaste_tf`; for a Keras 3 model use adaste_tf.keras3 (its QuantDense, "
+        f"QuantConv2D and RelaxationScheduler; docs/keras3.md)."
+    )

@@ -10,7 +10,7 @@ import warnings
 import weakref
 from collections.abc import Callable
 
-from adaste_tf import schedules, validation
+from adaste_tf import _keras_setup, schedules, validation
 from adaste_tf.optimizers import AdaSTEMomentum, OfficialMomentum, _bop_refusal
 from adaste_tf.quantizers import SLOTS, WEIGHT_SLOTS, AdaSTE
 
@@ -53,6 +53,7 @@ def find_adaste_quantizers(model: tf.Module) -> list[AdaSTE]:
         >>> len(find_adaste_quantizers(model))
         1
     """
+    _keras_setup.refuse_keras3(model, "model", "find_adaste_quantizers")
     found: dict[int, AdaSTE] = {}
     # tf.Module.submodules: the public walk over every module an object holds, layers too.
     for module in (model, *model.submodules):
@@ -298,6 +299,10 @@ class DiagnosticsLogger(tf.keras.callbacks.Callback):
         self._writer = None
         self._checked = False
 
+    def set_model(self, model):
+        _keras_setup.refuse_keras3(model, "model", "DiagnosticsLogger.set_model")
+        super().set_model(model)
+
     def on_train_begin(self, logs=None):
         self._checked = bool(_diagnosing(self.model))  # else: made in a build(), or a mistake
         if self.log_dir is not None:
@@ -464,6 +469,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     # -- model and quantizers ------------------------------------------------------------------
 
     def set_model(self, model):
+        _keras_setup.refuse_keras3(model, "model", "RelaxationScheduler.set_model")
         super().set_model(model)
         self._quantizers = self._scheduled(find_adaste_quantizers(model))
 

@@ -43,7 +43,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from adaste_tf import extras, tflite_file, validation
+from adaste_tf import _keras_setup, extras, tflite_file, validation
 from adaste_tf.tflite_file import BINARY_OPS, FlatbufferSummary, Op, inspect, to_int8_weights
 
 import larq as lq
@@ -388,6 +388,7 @@ _FIX = (
 
 
 def _check_model(model, owner: str) -> None:
+    _keras_setup.refuse_keras3(model, "model", owner)
     if not isinstance(model, tf.keras.Model):
         raise TypeError(
             f"{owner}: `model` must be a tf.keras.Model (legacy Keras, as larq "

@@ -229,11 +229,23 @@ _IMPORT_FIX = (
 )
 
 
+def _keras3_model():
+    """A model of Keras 3, installed beside tf-keras: `import keras` is Keras 3."""
+    import keras
+
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+
+
 def _newer_config(_: Context):
     return AdaSTE.from_config({**AdaSTE().get_config(), "_config_version": 99})
 
 
 NUMBER = r"must be a finite real number"
+KERAS3 = (
+    r"`model` must be a tf-keras \(legacy Keras\) model, as the larq path .* got a Keras 3 "
+    r"object \(keras\.src\.models\.sequential\.Sequential\)\. Fix: .* for a Keras 3 model "
+    r"use adaste_tf\.keras3 .*docs/keras3\.md"
+)
 
 CATALOGUE = [
     # --- AdaSTE ---
@@ -439,6 +451,13 @@ CATALOGUE = [
         r"`index` must be a finite real number >= 0, got -1",
     ),
     # --- RelaxationScheduler ---
+    Case(
+        "scheduler-keras3-model",
+        "RelaxationScheduler().set_model(keras.Sequential([...]))  # Keras 3",
+        lambda c: RelaxationScheduler().set_model(_keras3_model()),
+        TypeError,
+        rf"RelaxationScheduler.set_model: {KERAS3}",
+    ),
     Case(
         "scheduler-update-freq",
         'RelaxationScheduler(update_freq="step")',
@@ -657,6 +676,13 @@ CATALOGUE = [
         lambda c: export.convert(_model(), engine="onnx"),
         ValueError,
         r"convert: `engine` must be one of 'lce', 'tflite', got 'onnx'",
+    ),
+    Case(
+        "export-keras3-model",
+        "export.convert(keras.Sequential([...]))  # Keras 3",
+        lambda c: export.convert(_keras3_model()),
+        TypeError,
+        rf"convert: {KERAS3}",
     ),
     Case(
         "export-not-a-model",
