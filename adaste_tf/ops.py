@@ -21,6 +21,10 @@ rule) applies its flip case only to weights a bounded perturbation can flip, see
 All scales are computed in float32 (float64 for float64 inputs) whatever the input dtype, so
 that float16 inputs cannot overflow in `1/a`, and are cast back at the end.
 
+The rules themselves are written once, in `adaste_tf._rules`, against an array namespace: this
+module calls them with TensorFlow's operations (`_TF`), `adaste_tf.keras3` with `keras.ops`
+(docs/architecture.md, "One set of rules").
+
 Examples:
     >>> import tensorflow as tf
     >>> from adaste_tf import ops
@@ -32,7 +36,15 @@ Examples:
 
 from __future__ import annotations
 
-from adaste_tf import validation
+from adaste_tf import _rules
+from adaste_tf._rules import (
+    DEFAULT_FLIP_REACH,
+    OFFICIAL_BINARY_THETA_THRESHOLD,
+    OFFICIAL_GRAD_THRESHOLD,
+    OFFICIAL_MAX_SCALE,
+    OFFICIAL_THETA_THRESHOLD,
+    REGIMES,
+)
 
 import tensorflow as tf
 
@@ -53,26 +65,41 @@ __all__ = [
     "OFFICIAL_MAX_SCALE",
 ]
 
-# Gates and clamp of the official `FenBPOpt.get_grad` (intellhave/AdaSTE).
-OFFICIAL_GRAD_THRESHOLD = 1e-3
-OFFICIAL_THETA_THRESHOLD = 1e-6
-OFFICIAL_BINARY_THETA_THRESHOLD = 1e-3
-OFFICIAL_MAX_SCALE = 0.5
 
-# Default bound of the perturbation in `bounded_scale`, in units of the latent weight for a
-# gradient of RMS size: the largest bound measured that costs no accuracy at any beta
-# (docs/evidence.md, "Choosing flip_reach"); larger bounds pull latent weights to zero.
-DEFAULT_FLIP_REACH = 3e-4
+def _dtype(x: tf.Tensor) -> tf.DType:
+    return x.dtype
 
-# Names of the cases `regimes` tells apart, in its output order.
-REGIMES = ("linear_outward", "linear_inward", "saturated_outward", "saturated_inward")
 
-# |theta| is floored here before dividing (only inward, where a scale is adaptive). Below it
-# every inward scale is at its cap (unless 0 < beta < 1e-12), so the floor changes nothing
-# else; a power of 2, so that multiplying and dividing by it is exact. Not smaller: the capped
-# numerator is max_scale * |theta|, and dy times it must stay a normal float32 (TensorFlow
-# flushes float32 subnormals to zero on CPU), which with this floor holds for |dy| > 1e-26.
-_ABS_FLOOR = 2.0**-40
+def _size(x: tf.Tensor) -> tf.Tensor:
+    return tf.size(x)
+
+
+def _late_sum_of_squares(g: tf.Tensor) -> tf.Tensor:
+    # Looked up at each call, so that the benchmarks' swaps of `_sum_of_squares` take effect.
+    return _sum_of_squares(g)
+
+
+# TensorFlow's operations for the rules of `adaste_tf._rules`: each is the function this module
+# called before the rules moved there, so the traced graph, and XLA's program, are unchanged.
+_TF = _rules.ArrayOps(
+    abs=tf.abs,
+    sqrt=tf.sqrt,
+    sign=tf.sign,
+    minimum=tf.minimum,
+    maximum=tf.maximum,
+    clip=tf.clip_by_value,
+    where=tf.where,
+    not_equal=tf.not_equal,
+    ones_like=tf.ones_like,
+    zeros_like=tf.zeros_like,
+    convert=tf.convert_to_tensor,
+    cast=tf.cast,
+    dtype=_dtype,
+    size=_size,
+    sum_of_squares=_late_sum_of_squares,
+    float32=tf.float32,
+    float64=tf.float64,
+)
 
 
 def sign(x: tf.Tensor) -> tf.Tensor:
@@ -86,14 +113,12 @@ def sign(x: tf.Tensor) -> tf.Tensor:
         >>> sign(tf.constant([-2.0, 0.0, 3.0])).numpy()
         array([-1.,  1.,  1.], dtype=float32)
     """
-    return tf.sign(tf.sign(x) + 0.1)
+    return _rules.sign(_TF, x)
 
 
 def _in_compute_dtype(theta: tf.Tensor, *values) -> list[tf.Tensor]:
     """`theta` and `values` cast to float32 (float64 if theta is float64): see module doc."""
-    theta = tf.convert_to_tensor(theta)
-    dtype = tf.float64 if theta.dtype == tf.float64 else tf.float32
-    return [tf.cast(v, dtype) for v in (theta, *values)]
+    return _rules.in_compute_dtype(_TF, theta, *values)
 
 
 def relaxed_weight(theta: tf.Tensor, alpha: float, beta: float | tf.Tensor) -> tf.Tensor:
@@ -108,24 +133,7 @@ def relaxed_weight(theta: tf.Tensor, alpha: float, beta: float | tf.Tensor) -> t
         >>> relaxed_weight(tf.constant([-0.2, 0.0, 0.5, 3.0]), alpha=0.01, beta=0.0).numpy()
         array([-0.2,  0. ,  0.5,  1. ], dtype=float32)
     """
-    theta = tf.convert_to_tensor(theta)
-    t, alpha, beta = _in_compute_dtype(theta, alpha, beta)
-    w = (t + beta * (1.0 + alpha) * sign(t)) / (1.0 + beta)
-    return tf.cast(tf.clip_by_value(w, -1.0, 1.0), theta.dtype)
-
-
-def _inward(t: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
-    """Whether a descent step on `g` moves `t` toward a flip (sign(0) = +1 as in the forward).
-
-    dy == 0 counts as outward; its gradient is zero whatever the scale.
-    """
-    return _toward_flip(t, g) > 0
-
-
-def _toward_flip(t: tf.Tensor, g: tf.Tensor) -> tf.Tensor:
-    """`g` signed so that it is positive exactly when the step is inward (`_inward`), and so
-    equal to `|g|` there: one select that answers both questions the rules ask."""
-    return tf.where(t >= 0, g, -g)
+    return _rules.relaxed_weight(_TF, theta, alpha, beta)
 
 
 def paper_scale(
@@ -152,7 +160,7 @@ def paper_scale(
         >>> paper_scale(tf.constant([0.1]), tf.constant([1.0]), 0.01, 0.01, 10.0).numpy()
         array([1.190099], dtype=float32)
     """
-    return _as_scale(theta, _paper_terms(*_in_compute_dtype(theta, dy, alpha, beta, max_scale)))
+    return _rules.scale(_TF, theta, dy, "paper", alpha, beta, max_scale, owner="paper_scale")
 
 
 def bounded_scale(
@@ -200,8 +208,9 @@ def bounded_scale(
         >>> bounded_scale(theta, dy, alpha=0.01, beta=1.0, max_scale=1.0).numpy()
         array([2., 1., 1., 0.], dtype=float32)
     """
-    terms = _bounded_terms(*_in_compute_dtype(theta, dy, alpha, beta, max_scale, flip_reach))
-    return _as_scale(theta, terms)
+    return _rules.scale(
+        _TF, theta, dy, "bounded", alpha, beta, max_scale, flip_reach, owner="bounded_scale"
+    )
 
 
 def official_scale(
@@ -227,7 +236,7 @@ def official_scale(
         >>> official_scale(tf.constant([-0.1]), tf.constant([-1.0]), 0.01, 0.01).numpy()
         array([0.5], dtype=float32)
     """
-    return _as_scale(theta, _official_terms(*_in_compute_dtype(theta, dy, alpha, beta, max_scale)))
+    return _rules.scale(_TF, theta, dy, "official", alpha, beta, max_scale, owner="official_scale")
 
 
 def scaled_gradient(
@@ -255,18 +264,9 @@ def scaled_gradient(
         >>> scaled_gradient(theta, tf.constant([2.0, 2.0]), "paper", 0.01, 0.0, 1.0).numpy()
         array([2., 0.], dtype=float32)
     """
-    g = _in_compute_dtype(theta, dy)[1]
-    n, d = _terms(
-        theta,
-        dy if scale_from is None else scale_from,
-        variant,
-        alpha,
-        beta,
-        max_scale,
-        flip_reach,
-        owner="scaled_gradient",
+    return _rules.scaled_gradient(
+        _TF, theta, dy, variant, alpha, beta, max_scale, flip_reach, scale_from
     )
-    return tf.cast((g * n) / d, dy.dtype)
 
 
 def scale(
@@ -286,137 +286,12 @@ def scale(
         ...       1.0).numpy()
         array([1., 0.], dtype=float32)
     """
-    return _as_scale(
-        theta, _terms(theta, dy, variant, alpha, beta, max_scale, flip_reach, owner="scale")
-    )
+    return _rules.scale(_TF, theta, dy, variant, alpha, beta, max_scale, flip_reach)
 
 
 def _terms(theta, dy, variant, alpha, beta, max_scale, flip_reach, owner):
-    """The (n, d) terms of `variant` in the compute dtype: the one place a name picks a rule."""
-    terms_of = {"bounded": _bounded_terms, "paper": _paper_terms, "official": _official_terms}
-    validation.choice("variant", variant, tuple(terms_of), owner=owner)
-    t, g, *values = _in_compute_dtype(theta, dy, alpha, beta, max_scale)
-    if variant == "bounded":
-        values.append(tf.cast(flip_reach, t.dtype))
-    return terms_of[variant](t, g, *values)
-
-
-# -- the rules as ratios n / d ---------------------------------------------------------------
-# Every scale of the three rules is a quotient `c / |theta|` in its adaptive cases and a
-# constant elsewhere, so each rule is written as terms (n, d) with d = |theta| (floored) where
-# it divides and d = 1 where it does not. A cap or clamp of an adaptive scale is a min or max
-# of n against max_scale * d, since d > 0. One division per element, taken last, is what lets
-# XLA materialize the gradient once (`scaled_gradient`); the scale functions divide the same
-# terms. Inside a compiled step the rule is then one elementwise pass whose cost is its number
-# of operations per weight, so the scalars (functions of beta) are computed once, outside the
-# elementwise terms, and each case costs a select or two (docs/performance.md).
-
-
-def _as_scale(theta, terms) -> tf.Tensor:
-    n, d = terms
-    return tf.cast(n / d, tf.convert_to_tensor(theta).dtype)
-
-
-def _paper_coefficients(alpha, beta):
-    """The scalars of the module table, `(k, c0, c1_linear, c1_saturated)`: the inward scale is
-    `c0 + c1 / |theta|` and the outward one `c0`, with `c0 = 1 / (1 + beta)` and `c1_linear`
-    in the linear zone `|theta| < k`, and `c0 = 0` and `c1_saturated` beyond it."""
-    one_over = 1.0 / (1.0 + beta)
-    k = 1.0 - alpha * beta
-    c1_linear = 2.0 * beta * (1.0 + alpha) * one_over
-    c1_saturated = tf.where(
-        k > 0, (1.0 + 2.0 * beta + alpha * beta) * one_over, tf.cast(2.0, beta.dtype)
-    )
-    return k, one_over, c1_linear, c1_saturated
-
-
-def _inward_numerator(a_safe, linear, c0, c1_linear, c1_saturated, cap):
-    """`min(c0 + c1 / a, cap) * a`, the numerator over `a` of the paper's capped inward scale
-    (`c0 = 0` when saturated). At beta = 0 (`c1 = 0`) it is `min(c0, cap) * a`: the identity
-    STE's limit at theta = 0, not 0 / 0."""
-    return tf.minimum(tf.where(linear, c0 * a_safe + c1_linear, c1_saturated), cap * a_safe)
-
-
-def _paper_terms(t, g, alpha, beta, max_scale):
-    k, c0, c1_linear, c1_saturated = _paper_coefficients(alpha, beta)
-    a = tf.abs(t)
-    a_safe = tf.maximum(a, _ABS_FLOOR)
-    linear = a < k
-    inward = _inward(t, g)
-    numerator = _inward_numerator(a_safe, linear, c0, c1_linear, c1_saturated, max_scale)
-    n = tf.where(inward, numerator, tf.where(linear, c0, tf.zeros_like(c0)))
-    return n, tf.where(inward, a_safe, tf.ones_like(a_safe))
-
-
-def _bounded_terms(t, g, alpha, beta, max_scale, flip_reach):
-    # Within reach, (1 + beta) times the paper's inward scale min(c0 + c1 / a, max_scale), the
-    # factor folded into the scalars (c0 = 1 / (1 + beta) becomes 1); reach implies inward.
-    # Written without 1 / (1 + beta): a scalar division would be a step of its own in the
-    # compiled program (XLA does not fuse a division into a loop that would repeat it).
-    k = 1.0 - alpha * beta
-    widen = 1.0 + beta
-    c1_linear = 2.0 * beta * (1.0 + alpha)
-    c1_saturated = tf.where(k > 0, 1.0 + 2.0 * beta + alpha * beta, 2.0 * widen)
-    a = tf.abs(t)
-    a_safe = tf.maximum(a, _ABS_FLOOR)
-    # tau / rms is a scalar; rms = 0 means dy = 0 everywhere, where the product below is NaN
-    # (0 * inf) and no weight is in reach.
-    bound = flip_reach / tf.sqrt(_sum_of_squares(g) / tf.cast(tf.size(g), g.dtype))
-    toward_flip = _toward_flip(t, g)
-    # tau |dy| / rms >= max(a, floor) > 0, with |dy| signed toward the flip: only inward steps
-    # (toward_flip > 0) can pass, and with tau = 0 none does.
-    reach = toward_flip * bound >= a_safe
-    # The inward numerator a + c1_linear (linear zone, a < k) and c1_saturated beyond are equal
-    # at a = k and the first grows with a, so their minimum selects the zone (in the binary
-    # regime, k <= 0, c1_saturated is the smaller); then the cap, times a.
-    numerator = tf.minimum(
-        tf.minimum(a_safe + c1_linear, c1_saturated), (widen * max_scale) * a_safe
-    )
-    # Elsewhere the relaxation's slope, in its own units (1), and 0 for outward steps beyond
-    # |theta| >= 1. The size of a non-flipping step does not fall with beta, which optimizers do
-    # not fully undo (Adam's epsilon and its lagging second moment, SGD not at all;
-    # docs/method.md).
-    one = tf.ones_like(a)
-    slope = tf.where((toward_flip > 0) | (a < 1.0), one, tf.zeros_like(a))
-    return tf.where(reach, numerator, slope), tf.where(reach, a_safe, one)
-
-
-def _official_terms(t, g, alpha, beta, max_scale):
-    # FenBPOpt.get_grad's masks, folded by symmetry (each pos_/neg_ pair is one condition on
-    # |theta| and on the sign of theta * dy) and by its two halves (alpha * beta < 1 or not, a
-    # scalar), so that the per-weight work is a few compares.
-    ab = alpha * beta
-    k = 1.0 - ab
-    one_over = 1.0 / (1.0 + beta)
-    relaxed = ab < 1.0
-    # Relaxed half: adaptive in the linear zone (1e-6 < |theta| < k) and when saturated
-    # (|theta| > max(1e-6, k)), zero for saturated outward steps. Binary half: adaptive and zero
-    # beyond |theta| > 1e-3. |theta| == k is in neither zone (the official strict bounds).
-    lower = tf.where(
-        relaxed,
-        tf.cast(OFFICIAL_THETA_THRESHOLD, k.dtype),
-        tf.cast(OFFICIAL_BINARY_THETA_THRESHOLD, k.dtype),
-    )
-    saturated_from = tf.where(relaxed, tf.maximum(lower, k), lower)
-    default = tf.where(relaxed, one_over, tf.cast(1.0, beta.dtype))
-    saturated_numerator = tf.where(
-        relaxed, (1.0 + 2.0 * beta + ab) * one_over, tf.cast(1.0, beta.dtype)
-    )
-    linear_offset = 2.0 * beta * (1.0 + alpha)
-    a = tf.abs(t)
-    # Officially inward means |dy| > 1e-3 and theta * dy > 0, outward theta * dy < 0. Both
-    # cases below also need |theta| > 1e-6, so theta != 0, and there inward is toward_flip >
-    # 1e-3, outward toward_flip < -1e-3.
-    toward_flip = _toward_flip(t, g)
-    adaptive = (toward_flip > OFFICIAL_GRAD_THRESHOLD) & (a > lower) & tf.not_equal(a, k)
-    zero = (toward_flip < -OFFICIAL_GRAD_THRESHOLD) & (a > saturated_from)
-    # Linear zone: 2 beta (1 + alpha) - theta with theta signed, as officially (k <= 0 in the
-    # binary half, so no weight is in it there).
-    numerator = tf.where(a < k, (linear_offset - t) * one_over, saturated_numerator)
-    # clip(numerator / a, 0, max_scale); every adaptive case has |theta| > 1e-6: no floor.
-    clipped = tf.maximum(tf.minimum(numerator, max_scale * a), 0.0)
-    n = tf.where(adaptive, clipped, tf.where(zero, tf.zeros_like(a), default * tf.ones_like(a)))
-    return n, tf.where(adaptive, a, tf.ones_like(a))
+    """The (n, d) terms of `variant` in the compute dtype (`_rules.terms`)."""
+    return _rules.terms(_TF, theta, dy, variant, alpha, beta, max_scale, flip_reach, owner)
 
 
 # Whether this TensorFlow's XLA compiles the sum of squares down rows well on CPU
@@ -480,8 +355,4 @@ def regimes(
         >>> [m.numpy().tolist() for m in masks]
         [[True, False, False], [False, True, False], [False, False, False], [False, False, True]]
     """
-    theta = tf.convert_to_tensor(theta)
-    t, g, alpha, beta = _in_compute_dtype(theta, dy, alpha, beta)
-    linear = tf.abs(t) < 1.0 - alpha * beta
-    inward = _inward(t, g)
-    return [linear & ~inward, linear & inward, ~linear & ~inward, ~linear & inward]
+    return _rules.regimes(_TF, theta, dy, alpha, beta)

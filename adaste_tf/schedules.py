@@ -21,6 +21,11 @@ Examples:
     100.0
     >>> round(schedule(0.5, initial_beta=0.01, alpha=0.01), 6)   # half-way through epoch 0
     0.010759
+
+The schedules are plain Python (no TensorFlow, no Keras): the larq path and `adaste_tf.keras3`
+share them. Each Keras registers them for deserialization (`register_all`): `import adaste_tf`
+with tf.keras (the larq path), `adaste_tf.keras3` with Keras 3; `get`, `serialize` and
+`config_value` use tf.keras unless given Keras 3's functions.
 """
 
 from __future__ import annotations
@@ -28,13 +33,12 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from adaste_tf import validation
-from adaste_tf.registration import register
 
 import numpy as np
-import tensorflow as tf
 
 __all__ = [
     "BetaSchedule",
@@ -46,6 +50,8 @@ __all__ = [
     "get",
     "serialize",
     "config_value",
+    "register_all",
+    "SERIALIZABLE",
     "OFFICIAL_EPOCHS",
     "OFFICIAL_RATE",
 ]
@@ -101,7 +107,6 @@ def _optional_beta(name: str, value, owner: str) -> float | None:
     return None if value is None else validation.real(name, value, minimum=0.0, owner=owner)
 
 
-@register()
 class Geometric(BetaSchedule):
     r"""The official code's schedule: beta grows by `rate` every epoch, from the first on.
 
@@ -190,7 +195,6 @@ class Geometric(BetaSchedule):
         }
 
 
-@register()
 class Constant(BetaSchedule):
     """beta held at `value` (`None`: each quantizer's own `beta`).
 
@@ -232,7 +236,6 @@ class _Ramp(BetaSchedule):
         return {"start": self.start, "end": self.end, "steps": self.steps}
 
 
-@register()
 class Linear(_Ramp):
     """Linear ramp from `start` (default: the quantizer's beta) to `end` (default: 1/alpha).
 
@@ -246,7 +249,6 @@ class Linear(_Ramp):
         return progress
 
 
-@register()
 class Cosine(_Ramp):
     """Half-cosine ramp from `start` (default: the quantizer's beta) to `end` (default: 1/alpha).
 
@@ -260,7 +262,6 @@ class Cosine(_Ramp):
         return 0.5 * (1.0 - math.cos(math.pi * progress))
 
 
-@register()
 class Exponential(_Ramp):
     r"""Geometric ramp from `start` (default: the quantizer's beta) to `end` (default: 1/alpha)
     in exactly `steps` epochs: the whole relaxation path within a run of `steps` epochs.
@@ -311,9 +312,16 @@ _BY_NAME = {
 }
 
 
-def get(identifier: BetaSchedule | str | dict | Callable[[int], float] | None) -> BetaSchedule:
+def get(
+    identifier: BetaSchedule | str | dict | Callable[[int], float] | None,
+    *,
+    deserialize: Callable[..., Any] | None = None,
+) -> BetaSchedule:
     """A schedule from a `BetaSchedule`, a name ("geometric", ...), a config dict, a callable
     `fn(index) -> beta`, or `None` (the official `Geometric()`).
+
+    A config dict is rebuilt by `deserialize` (Keras's `deserialize_keras_object`), by default
+    tf.keras's (the larq path); `adaste_tf.keras3` passes Keras 3's.
 
     Examples:
         >>> get("constant")
@@ -332,10 +340,14 @@ def get(identifier: BetaSchedule | str | dict | Callable[[int], float] | None) -
             )
         return _BY_NAME[identifier]()
     if isinstance(identifier, dict):
-        try:
-            schedule = tf.keras.utils.deserialize_keras_object(
-                identifier, printable_module_name="beta schedule"
+        if deserialize is None:
+            import tensorflow as tf
+
+            deserialize = partial(
+                tf.keras.utils.deserialize_keras_object, printable_module_name="beta schedule"
             )
+        try:
+            schedule = deserialize(identifier)
         except (ValueError, TypeError) as error:
             raise ValueError(
                 f"`schedule` config {identifier!r} is not a beta schedule: {error}"
@@ -379,19 +391,28 @@ def _check_one_argument(fn: Callable) -> None:
         )
 
 
-def serialize(schedule: BetaSchedule) -> dict[str, Any]:
-    """The Keras config of a schedule, for `get` to rebuild it.
+def serialize(
+    schedule: BetaSchedule, *, serializer: Callable[[Any], dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The Keras config of a schedule, for `get` to rebuild it: made by `serializer` (Keras's
+    `serialize_keras_object`), by default tf.keras's; `adaste_tf.keras3` passes Keras 3's.
 
     Examples:
         >>> serialize(Constant(0.5))["config"]
         {'value': 0.5}
     """
-    return tf.keras.utils.serialize_keras_object(schedule)
+    if serializer is None:
+        import tensorflow as tf
+
+        serializer = tf.keras.utils.serialize_keras_object
+    return serializer(schedule)
 
 
-def config_value(schedule: BetaSchedule) -> dict[str, Any] | Callable[..., float]:
-    """What a config that holds `schedule` stores: its Keras config, or a user's function itself
-    (code, which `get` accepts back as it is).
+def config_value(
+    schedule: BetaSchedule, *, serializer: Callable[[Any], dict[str, Any]] | None = None
+) -> dict[str, Any] | Callable[..., float]:
+    """What a config that holds `schedule` stores: its Keras config (`serialize`, with
+    `serializer`), or a user's function itself (code, which `get` accepts back as it is).
 
     Examples:
         >>> config_value(get(abs)) is abs
@@ -399,4 +420,24 @@ def config_value(schedule: BetaSchedule) -> dict[str, Any] | Callable[..., float
     """
     if isinstance(schedule, _FunctionSchedule):
         return schedule.fn
-    return serialize(schedule)
+    return serialize(schedule, serializer=serializer)
+
+
+# The schedules a config can name: each Keras that saves them registers these classes.
+SERIALIZABLE = (Geometric, Constant, Linear, Cosine, Exponential)
+
+
+def register_all(register: Callable[[type], Any]) -> None:
+    """Register every class of `SERIALIZABLE` with a Keras: `register(cls)` for each, with
+    `register` a class decorator such as `adaste_tf.registration.register()` (tf.keras, which
+    `import adaste_tf` runs) or Keras 3's `register_keras_serializable(package="adaste_tf")`
+    (which `adaste_tf.keras3` runs). Registering twice is harmless.
+
+    Examples:
+        >>> seen = []
+        >>> register_all(seen.append)
+        >>> [cls.__name__ for cls in seen]
+        ['Geometric', 'Constant', 'Linear', 'Cosine', 'Exponential']
+    """
+    for cls in SERIALIZABLE:
+        register(cls)
