@@ -20,6 +20,7 @@ import tensorflow as tf
 
 __all__ = [
     "RelaxationScheduler",
+    "Betas",
     "DiagnosticsLogger",
     "find_adaste_quantizers",
     "check_optimizer",
@@ -159,7 +160,8 @@ def _warn_about_pairings(model, slots, trained_by) -> None:
     official = [
         f"layer {layer.name!r} (`{slot}`)"
         for layer, slot, quantizer, weight in slots
-        if quantizer.variant == "official" and not isinstance(trained_by(weight), _ADASTE_OPTIMIZERS)
+        if quantizer.variant == "official"
+        and not isinstance(trained_by(weight), _ADASTE_OPTIMIZERS)
     ]
     if official:
         warnings.warn(
@@ -192,9 +194,12 @@ def _warn_about_pairings(model, slots, trained_by) -> None:
 def _layers_of(model: tf.Module) -> list[tf.keras.layers.Layer]:
     """Every layer of `model` that holds weights of its own, nested models included."""
     return [
-        m for m in model.submodules
-        if isinstance(m, tf.keras.layers.Layer) and not isinstance(m, tf.keras.Model)
-        and not isinstance(m, AdaSTE) and m._trainable_weights
+        m
+        for m in model.submodules
+        if isinstance(m, tf.keras.layers.Layer)
+        and not isinstance(m, tf.keras.Model)
+        and not isinstance(m, AdaSTE)
+        and m._trainable_weights
     ]
 
 
@@ -221,6 +226,19 @@ def model_diagnostics(model: tf.Module) -> dict[str, float]:
         ['binary_regime/fc1/kernel', 'inward_scale/fc1/kernel']
     """
     logs: dict[str, float] = {}
+    for place, quantizer in _named_quantizers(model):
+        logs.update(
+            {f"{name}/{place}": value for name, value in quantizer.diagnostic_means().items()}
+        )
+    return logs
+
+
+def _named_quantizers(model: tf.Module) -> list[tuple[str, AdaSTE]]:
+    """Each distinct AdaSTE quantizer of `model`'s layer slots with its name `<layer>/<slot>`
+    (`fc1/kernel`), the name the diagnostics and the scheduler's betas go by: the slot is the larq
+    argument without `_quantizer`, a shared quantizer is named after its first slot, and
+    same-named layers of nested models get `_2`, `_3`, ... ."""
+    named: list[tuple[str, AdaSTE]] = []
     places: set[str] = set()
     seen: set[int] = set()
     for layer, slot, quantizer in _adaste_slots(model):
@@ -232,10 +250,37 @@ def model_diagnostics(model: tf.Module) -> dict[str, float]:
             n += 1
             place = f"{layer.name}_{n}/{slot.removesuffix('_quantizer')}"
         places.add(place)
-        logs.update(
-            {f"{name}/{place}": value for name, value in quantizer.diagnostic_means().items()}
+        named.append((place, quantizer))
+    return named
+
+
+class Betas(dict):
+    """beta by quantizer, keyed `<layer>/<slot>` (`fc1/kernel`) as the diagnostics are; what
+    `RelaxationScheduler.apply` and `current_betas` return.
+
+    A quantizer's own name (`ada_ste_1`), the key of adaste_tf 0.1.0, still reads with `[...]`,
+    with a `DeprecationWarning`; iteration, `in` and `get` see the new keys only.
+
+    Examples:
+        >>> betas = Betas({"fc1/kernel": 0.5}, {"ada_ste": "fc1/kernel"})
+        >>> betas["fc1/kernel"], list(betas)
+        (0.5, ['fc1/kernel'])
+    """
+
+    def __init__(self, values: dict[str, float], aliases: dict[str, str]):
+        super().__init__(values)
+        self._aliases = aliases
+
+    def __missing__(self, key: str) -> float:
+        if key not in self._aliases:
+            raise KeyError(key)
+        warnings.warn(
+            f"RelaxationScheduler: betas are keyed by layer and slot ({self._aliases[key]!r}), "
+            f"as the diagnostics are, no longer by quantizer name ({key!r}).",
+            DeprecationWarning,
+            stacklevel=2,
         )
-    return logs
+        return self[self._aliases[key]]
 
 
 def _diagnosing(model: tf.Module) -> list[AdaSTE]:
@@ -369,15 +414,16 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
 
     The quantizers are found when training begins and again at each epoch, so those of layers
     made in a `build()` are found too. At the end of each epoch the beta of the epoch's last
-    step goes into the logs as `"beta"` (plus `"beta/<quantizer name>"` when they can differ), so
-    `History` has it; place this callback before `tf.keras.callbacks.TensorBoard` so TensorBoard
-    sees it too (as with Keras's `LearningRateScheduler`): after it, a warning says so. Training
-    begins with `check_optimizer`: AdaSTE-quantized weights under larq's `Bop` are refused.
-    When training ends with a quantizer's beta short of `1 / alpha` (a schedule that stops
-    early, or `fit` called in pieces), a warning says so once, with the final beta: the relaxed
-    weights are then not yet `sign(theta)`. The diagnostics of quantizers made with
-    `metrics=["diagnostics"]` go into `History` as `DiagnosticsLogger` puts them (add a
-    `DiagnosticsLogger(log_dir)` for TensorBoard).
+    step goes into the logs as `"beta"` (plus `"beta/<layer>/<slot>"`, `"beta/fc1/kernel"`, when
+    they can differ), so `History` has it; place this callback before
+    `tf.keras.callbacks.TensorBoard` so TensorBoard sees it too (as with Keras's
+    `LearningRateScheduler`): after it, a warning says so. Training begins with
+    `check_optimizer`: AdaSTE-quantized weights under larq's `Bop` are refused. When training
+    ends with a quantizer's beta short of `1 / alpha` (a schedule that stops early, or `fit`
+    called in pieces), a warning says so once, with the final beta: the relaxed weights are then
+    not yet `sign(theta)`. The diagnostics of quantizers made with `metrics=["diagnostics"]` go
+    into `History` as `DiagnosticsLogger` puts them (add a `DiagnosticsLogger(log_dir)` for
+    TensorBoard).
 
     In a custom training loop, drive it by hand: `scheduler.set_model(model)`, then
     `scheduler.apply(epoch)` (or `scheduler.apply(epoch + step / steps)`) before the steps, and
@@ -446,6 +492,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             else validation.integer("steps_per_epoch", steps_per_epoch, minimum=1, owner=owner)
         )
         self._quantizers: list[AdaSTE] = []
+        self._names: dict[int, str] = {}  # each quantizer's `<layer>/<slot>`, by id
         self._epoch = 0
         self._counted_steps: int | None = None  # steps of an epoch, counted when Keras has none
         self._steps_this_epoch = 0
@@ -471,14 +518,29 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     def set_model(self, model):
         _keras_setup.refuse_keras3(model, "model", "RelaxationScheduler.set_model")
         super().set_model(model)
-        self._quantizers = self._scheduled(find_adaste_quantizers(model))
+        self._quantizers = self._find(model)
 
-    @staticmethod
-    def _scheduled(found: list[AdaSTE]) -> list[AdaSTE]:
-        """`found`, each marked as driven by a scheduler (no unscheduled-beta warning)."""
+    def _find(self, model: tf.Module) -> list[AdaSTE]:
+        """The AdaSTE quantizers of `model`, each marked as driven by a scheduler (no
+        unscheduled-beta warning); their names (`_named_quantizers`) kept for `_betas`."""
+        found = find_adaste_quantizers(model)
+        self._names = {id(q): place for place, q in _named_quantizers(model)}
         for quantizer in found:
             quantizer._scheduled = True
         return found
+
+    def _name(self, quantizer: AdaSTE) -> str:
+        """`quantizer`'s layer and slot (`fc1/kernel`), or its own name outside larq's slots."""
+        return self._names.get(id(quantizer), quantizer.name)
+
+    def _betas(self, value: Callable[[AdaSTE], float]) -> Betas:
+        """`value(quantizer)` for each quantizer, keyed by its layer and slot (its own name for
+        one held outside larq's slots)."""
+        names = [self._name(q) for q in self._quantizers]
+        return Betas(
+            {name: value(q) for name, q in zip(names, self._quantizers, strict=True)},
+            {q.name: name for name, q in zip(names, self._quantizers, strict=True)},
+        )
 
     @property
     def quantizers(self) -> list[AdaSTE]:
@@ -488,7 +550,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     def _refresh(self) -> None:
         """Find the quantizers again, setting new ones (made since) to the current index."""
         known = {id(q) for q in self._quantizers}
-        self._quantizers = self._scheduled(find_adaste_quantizers(self.model))
+        self._quantizers = self._find(self.model)
         for quantizer in self._quantizers:
             if id(quantizer) not in known:
                 quantizer.beta_variable.assign(self.beta_for(quantizer, self._trained_index))
@@ -513,7 +575,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             # say which schedule, when, and for which quantizer.
             raise TypeError(
                 f"RelaxationScheduler: the schedule {self.schedule!r} failed at epoch {index:g} "
-                f"for quantizer {quantizer.name!r}: {error} A schedule must return a finite "
+                f"for quantizer {self._name(quantizer)!r}: {error} A schedule must return a finite "
                 f"number >= 0."
             ) from error
         with np.errstate(over="ignore"):
@@ -521,24 +583,25 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         if not math.isfinite(stored) or stored < 0:
             raise ValueError(
                 f"RelaxationScheduler: the schedule {self.schedule!r} returned beta={beta!r} at "
-                f"epoch {index:g} for quantizer {quantizer.name!r}, which is {stored!r} as the "
-                f"float32 that beta is stored in; a schedule must return a finite number >= 0 "
+                f"epoch {index:g} for quantizer {self._name(quantizer)!r}, which is {stored!r} as "
+                f"the float32 that beta is stored in; a schedule must return a finite number >= 0 "
                 f"(at most {float(np.finfo(np.float32).max):.3g})."
             )
         return beta
 
-    def apply(self, index: float) -> dict[str, float]:
+    def apply(self, index: float) -> Betas:
         """Set every quantizer's beta for epoch `index` (fractional between epochs); return
-        them by quantizer name. For custom training loops.
+        them by layer and slot (`Betas`). For custom training loops.
 
         Examples:
             >>> import larq as lq
-            >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste")])
+            >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste",
+            ...                                                   name="fc1")])
             >>> model.build((None, 3))
             >>> scheduler = RelaxationScheduler(schedules.Constant(0.5))
             >>> scheduler.set_model(model)
-            >>> list(scheduler.apply(0).values())
-            [0.5]
+            >>> scheduler.apply(0)
+            {'fc1/kernel': 0.5}
         """
         index = validation.real("index", index, minimum=0.0, owner="RelaxationScheduler.apply")
         if self.model is None:
@@ -551,13 +614,13 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         self._trained_index = self._pending_index = float(index)
         return self._assign(index)
 
-    def _assign(self, index: float) -> dict[str, float]:
-        betas = {}
-        for quantizer in self._quantizers:
+    def _assign(self, index: float) -> Betas:
+        def assign(quantizer: AdaSTE) -> float:
             beta = self.beta_for(quantizer, index)
             quantizer.beta_variable.assign(beta)
-            betas[quantizer.name] = beta
-        return betas
+            return beta
+
+        return self._betas(assign)
 
     def _steps(self) -> int | None:
         params = getattr(self, "params", None) or {}
@@ -632,7 +695,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             _diagnostics_into_history(self.model, epoch)
         if logs is None or not self._quantizers:
             return
-        betas = {q.name: self.beta_for(q, self._trained_index) for q in self._quantizers}
+        betas = self._betas(lambda q: self.beta_for(q, self._trained_index))
         logs["beta"] = next(iter(betas.values()))
         # Per quantizer whenever their schedules can differ (another start or alpha), in every
         # epoch: History's columns must not come and go once the betas meet at a cap.
@@ -706,15 +769,27 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             warnings.warn(
                 f"RelaxationScheduler: training ended with beta={lowest.beta:.4g} for "
                 f"{len(short)} of {len(self._quantizers)} AdaSTE quantizers (lowest: "
-                f"{lowest.name!r}), short of 1/alpha={1.0 / lowest.alpha:.4g}, where the relaxed "
-                f"weight becomes sign(theta): the relaxation path was not completed. {fix}",
+                f"{self._name(lowest)!r}), short of 1/alpha={1.0 / lowest.alpha:.4g}, where the "
+                f"relaxed weight becomes sign(theta): the relaxation path was not completed. {fix}",
                 UserWarning,
                 stacklevel=2,
             )
 
-    def current_betas(self) -> dict[str, float]:
-        """The current beta of each quantizer, by quantizer name."""
-        return {q.name: q.beta for q in self._quantizers}
+    def current_betas(self) -> Betas:
+        """The current beta of each quantizer, by layer and slot (`fc1/kernel`), as the
+        diagnostics are named (`Betas`).
+
+        Examples:
+            >>> import larq as lq
+            >>> model = tf.keras.Sequential([lq.layers.QuantDense(2, kernel_quantizer="adaste",
+            ...                                                   name="fc1")])
+            >>> model.build((None, 3))
+            >>> scheduler = RelaxationScheduler(epochs=5)
+            >>> scheduler.set_model(model)
+            >>> {place: round(beta, 4) for place, beta in scheduler.current_betas().items()}
+            {'fc1/kernel': 0.01}
+        """
+        return self._betas(lambda q: q.beta)
 
     def _describe_betas(self) -> str:
         values = sorted(set(self.current_betas().values()))

@@ -559,8 +559,8 @@ CATALOGUE = [
         _fit_under_bop,
         ValueError,
         r"larq's Bop optimizer would train weights that AdaSTE quantizes: layer "
-        r"'quant_dense\w*' \(`kernel_quantizer`\)\. .*Fix: train AdaSTE-quantized weights "
-        r"with a latent-weight optimizer",
+        r"'quant_dense\w*' \(`kernel_quantizer`\)\. .*Fix: every weight Bop would train is "
+        r"AdaSTE's, so drop Bop",
     ),
     Case(
         "scheduler-apply-without-model",

@@ -594,9 +594,9 @@ PLACES = ("fc1/kernel", "fc2/kernel", "fc2/input")
 DIAGNOSED = [f"{name}/{place}" for place in PLACES for name in quantizers.DIAGNOSTICS]
 
 
-def _diagnosed_model():
-    def quantizer():
-        return AdaSTE(metrics=["diagnostics"])
+def _diagnosed_model(second_beta=0.01):
+    def quantizer(beta=0.01):
+        return AdaSTE(beta=beta, metrics=["diagnostics"])
 
     model = tf.keras.Sequential(
         [
@@ -604,7 +604,7 @@ def _diagnosed_model():
             lq.layers.QuantDense(12, kernel_quantizer=quantizer(), use_bias=False, name="fc1"),
             tf.keras.layers.BatchNormalization(),
             lq.layers.QuantDense(
-                3, kernel_quantizer=quantizer(), input_quantizer=quantizer(), name="fc2"
+                3, kernel_quantizer=quantizer(second_beta), input_quantizer=quantizer(), name="fc2"
             ),
         ]
     )
@@ -618,6 +618,23 @@ def _diagnosed_model():
 
 def _is_diagnostic(key: str) -> bool:
     return key.split("/")[0].removeprefix("val_") in quantizers.DIAGNOSTICS
+
+
+def test_betas_are_named_by_layer_and_slot_as_the_diagnostics_are():
+    """Issue 32: `current_betas()` and `apply()` were keyed by the quantizers' automatic names
+    (`ada_ste_1`), the diagnostics by layer and slot (`fc1/kernel`)."""
+    model = _diagnosed_model(second_beta=0.05)  # betas that differ: per-slot History columns
+    scheduler = RelaxationScheduler("official")
+    history = model.fit(*_data(), batch_size=BATCH, epochs=1, verbose=0, callbacks=[scheduler])
+    places = {key.split("/", 1)[1] for key in history.history if _is_diagnostic(key)}
+    assert set(scheduler.current_betas()) == places == set(PLACES)
+    assert set(scheduler.apply(0)) == set(PLACES)
+    assert {k for k in history.history if k.startswith("beta/")} == {f"beta/{p}" for p in PLACES}
+    old_name = model.layers[0].kernel_quantizer.name  # the key of adaste_tf 0.1.0
+    with pytest.warns(DeprecationWarning, match="keyed by layer and slot \\('fc1/kernel'\\)"):
+        assert scheduler.current_betas()[old_name] == scheduler.current_betas()["fc1/kernel"]
+    with pytest.raises(KeyError):
+        scheduler.current_betas()["fc9/kernel"]
 
 
 def test_diagnostics_are_logged_for_training_only_under_layer_names():
