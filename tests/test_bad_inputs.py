@@ -758,6 +758,19 @@ def test_docs_table_matches_the_catalogue():
     assert [row.split("|")[1].strip() for row in rows] == [f"`{c.input}`" for c in CATALOGUE]
 
 
+def _unwrapped(error: BaseException) -> str:
+    """The message of `error`, and of an error raised inside a Keras layer's call the layer
+    (Keras's first line) and the inner message, without the traceback Keras adds in graph mode
+    ("in user code:", with this machine's paths) and the call's arguments it adds after."""
+    text = str(error)
+    if not text.startswith("Exception encountered when calling layer"):
+        return text
+    header, _, rest = text.partition("\n")
+    rest = rest.split("Call arguments received")[0]
+    inner = re.search(rf"^\s*{type(error).__name__}: (.*)", rest, re.M | re.S)
+    return f"{header} {inner.group(1) if inner else rest}"
+
+
 def markdown_table(tmp: Path) -> str:
     """Run every case and return the docs table: input -> exception and message."""
     lines = ["| Input | Error |", "|---|---|"]
@@ -768,7 +781,7 @@ def markdown_table(tmp: Path) -> str:
             try:
                 case.call(Context(directory, monkeypatch))
             except Exception as error:  # what the user sees
-                message = " ".join(str(error).replace(str(directory), "<dir>").split())
+                message = " ".join(_unwrapped(error).replace(str(directory), "<dir>").split())
                 # Keras wraps a layer's from_config error after the whole config: keep the end.
                 _, wrapped, cause = message.partition("Exception encountered: ")
                 if wrapped:
