@@ -206,7 +206,11 @@ def terms(xp: ArrayOps, theta, dy, variant, alpha, beta, max_scale, flip_reach, 
         >>> (n / d).tolist()
         [1.0]
     """
-    terms_of = {"bounded": _bounded_terms, "paper": _paper_terms, "official": _official_terms}
+    terms_of: dict[str, Callable[..., tuple]] = {
+        "bounded": _bounded_terms,
+        "paper": _paper_terms,
+        "official": _official_terms,
+    }
     validation.choice("variant", variant, tuple(terms_of), owner=owner)
     t, g, *values = in_compute_dtype(xp, theta, dy, alpha, beta, max_scale)
     if variant == "bounded":

@@ -7,7 +7,7 @@ semantics (beta is a pure function of the epoch Keras passes).
 Examples:
     >>> import keras
     >>> from adaste_tf import keras3
-    >>> model = keras.Sequential([keras.Input((3,)), keras3.QuantDense(2, kernel_quantizer="adaste")])
+    >>> model = keras.Sequential([keras3.QuantDense(2, kernel_quantizer="adaste")])
     >>> scheduler = keras3.RelaxationScheduler(epochs=5)    # the default path, in 5 epochs
     >>> scheduler.set_model(model)
     >>> [round(list(scheduler.apply(e).values())[0], 4) for e in range(5)]
