@@ -42,8 +42,9 @@ from typing import Any
 from adaste_tf import callbacks as adaste_callbacks
 from adaste_tf import extras, initializers, optimizers, schedules, validation
 from adaste_tf.quantizers import AdaSTE
-from adaste_tf.zoo import data, models, plots
+from adaste_tf.zoo import data, larq_nets, models, plots
 
+import larq as lq
 import numpy as np
 import tensorflow as tf
 
@@ -60,7 +61,8 @@ __all__ = [
     "cli",
 ]
 
-MODELS = ("mlp", "vgg16", "resnet18")
+# The paper's networks (adaste_tf.zoo.models), then larq-style ones (adaste_tf.zoo.larq_nets).
+MODELS = ("mlp", "vgg16", "resnet18", *larq_nets.NETWORKS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,7 +77,9 @@ class Recipe:
     name: str
     batch_size: int
     lr: float
-    optimizer: str  # "adam", "sgd" (momentum 0.9) or "official"
+    # "adam", "sgd" (momentum 0.9), "official" (OfficialMomentum for every weight) or "case"
+    # (AdaSTEMomentum for AdaSTE's weights, Adam for the rest, through larq's CaseOptimizer)
+    optimizer: str
     latent_magnitude: float | None  # None: Keras's Glorot; else RandomSign(magnitude)
     binarize_first_last: bool
     variant: str
@@ -108,6 +112,9 @@ RECIPES = {
         "official",
         schedules.OFFICIAL_EPOCHS,
     ),
+    # For larq-style networks (real stem and head, BatchNorm with scale): the official rule and
+    # optimizer on the binary kernels only, Adam on the rest (docs/usage.md).
+    "larq": Recipe("larq", 128, 1e-3, "case", 10.0, False, "official", schedules.OFFICIAL_EPOCHS),
 }
 
 
@@ -183,21 +190,35 @@ def build_model(
         kwargs.update(input_quantizer=quantizer(), activation=None)
     if recipe.latent_magnitude is not None:
         kwargs["kernel_initializer"] = initializers.RandomSign(recipe.latent_magnitude, seed=seed)
+    if model in larq_nets.NETWORKS:  # their activations are ReLUs beside the binary convs
+        kwargs.pop("activation", None)
+        kwargs.setdefault("input_quantizer", None)
+        builder = larq_nets.quicknet if model == "quicknet" else larq_nets.birealnet
+        return builder(input_shape, num_classes, width=width, **kwargs)
     if model == "mlp":
         return models.mlp(input_shape, num_classes, hidden=hidden, **kwargs)
     builder = models.vgg16 if model == "vgg16" else models.resnet18
     return builder(input_shape, num_classes, width=width, **kwargs)
 
 
-def _optimizer(recipe: Recipe, lr: float, total_steps: int, train_size: int):
+def _optimizer(recipe: Recipe, lr: float, total_steps: int, train_size: int, estimator: str = ""):
     schedule = tf.keras.optimizers.schedules.CosineDecay(lr, decay_steps=max(total_steps, 1))
+    if recipe.optimizer == "case":
+        adam = tf.keras.optimizers.legacy.Adam(schedule)
+        if estimator != "adaste":  # no AdaSTE weights for AdaSTEMomentum to claim
+            return adam
+        return lq.optimizers.CaseOptimizer(
+            (
+                optimizers.is_adaste_variable,
+                optimizers.AdaSTEMomentum(schedule, momentum=0.9, train_size=train_size),
+            ),
+            default_optimizer=adam,
+        )
     if recipe.optimizer == "adam":
         return tf.keras.optimizers.Adam(schedule)
     if recipe.optimizer == "sgd":
         return tf.keras.optimizers.SGD(schedule, momentum=0.9)
-    return optimizers.OfficialMomentum(
-        schedule, momentum=0.9, gradient_scale=float(10 * train_size) ** 2, decay=1.0
-    )
+    return optimizers.OfficialMomentum(schedule, momentum=0.9, train_size=train_size, decay=1.0)
 
 
 class StepTimer(tf.keras.callbacks.Callback):
@@ -383,7 +404,7 @@ def train(
     )
     total_steps = epochs * math.ceil(splits.train_size / batch_size)
     model.compile(
-        _optimizer(recipe, lr, total_steps, splits.train_size),
+        _optimizer(recipe, lr, total_steps, splits.train_size, estimator),
         tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
         jit_compile=jit and not eager,
@@ -460,7 +481,9 @@ def _check_extras(out: str | Path | None) -> None:
 
 
 _DESCRIPTION = """\
-Train one of the paper's networks with one estimator and write what the run measured.
+Train one of the paper's networks (mlp, vgg16, resnet18) or a larq-style one (quicknet,
+birealnet: real stem and head, BatchNorm with scale, shortcuts) with one estimator and write
+what the run measured.
 
 Every run writes, to --out (default: a new directory under runs/), history.json (loss,
 accuracy, validation metrics and beta per epoch, test accuracy, step time), best.keras (the
@@ -473,9 +496,14 @@ Recipes:
   official             the official code's hyperparameters: OfficialMomentum, latent weights
                        at +-10, the official rule, lr 3e-4, beta x 1.05 per epoch.
   official_compressed  official, with beta's whole path compressed into --epochs, lr 1e-3.
+  larq                 for quicknet and birealnet: the official rule, latent weights at +-10
+                       and AdaSTEMomentum on the binary kernels only (larq's CaseOptimizer),
+                       Adam on the real layers, cosine decay from --lr (1e-3), beta's whole
+                       path compressed into --epochs; larq's estimators with Adam.
 
-example:
+examples:
   python -m adaste_tf.zoo.train --model mlp --hidden 2048 2048 2048 --epochs 10
+  python -m adaste_tf.zoo.train --model quicknet --width 0.5 --recipe larq --binary-activations
 """
 
 
