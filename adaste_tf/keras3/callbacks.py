@@ -27,7 +27,13 @@ from adaste_tf.keras3.quantizers import PACKAGE, AdaSTE
 import keras
 import numpy as np
 
-__all__ = ["RelaxationScheduler", "find_adaste_quantizers", "UPDATE_FREQUENCIES"]
+__all__ = [
+    "RelaxationScheduler",
+    "find_adaste_quantizers",
+    "quantizer_names",
+    "SLOTS",
+    "UPDATE_FREQUENCIES",
+]
 
 UPDATE_FREQUENCIES = ("epoch", "batch")
 
@@ -53,6 +59,39 @@ def find_adaste_quantizers(model: keras.layers.Layer) -> list[AdaSTE]:
     return list(found.values())
 
 
+# The layer attributes that hold quantizers, as larq names them: `kernel_quantizer` quantizes
+# the kernel, `input_quantizer` the layer's input.
+SLOTS = ("kernel_quantizer", "input_quantizer")
+
+
+def quantizer_names(model: keras.layers.Layer) -> dict[int, str]:
+    """Each AdaSTE quantizer of `model`'s layer slots, by `id`, named `<layer>/<slot>`
+    (`fc1/kernel`) as the larq path names them: the slot is the argument without `_quantizer`,
+    a shared quantizer is named after its first slot, and same-named layers of nested models get
+    `_2`, `_3`, ... .
+
+    Examples:
+        >>> from adaste_tf.keras3 import QuantDense
+        >>> layer = QuantDense(2, kernel_quantizer="adaste", input_quantizer="adaste", name="fc1")
+        >>> sorted(quantizer_names(keras.Sequential([layer])).values())
+        ['fc1/input', 'fc1/kernel']
+    """
+    names: dict[int, str] = {}
+    places: set[str] = set()
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for slot in SLOTS:
+            quantizer = getattr(layer, slot, None)
+            if not isinstance(quantizer, AdaSTE) or id(quantizer) in names:
+                continue
+            place, n = f"{layer.name}/{slot.removesuffix('_quantizer')}", 1
+            while place in places:
+                n += 1
+                place = f"{layer.name}_{n}/{slot.removesuffix('_quantizer')}"
+            places.add(place)
+            names[id(quantizer)] = place
+    return names
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class RelaxationScheduler(keras.callbacks.Callback):
     """Sets beta of every AdaSTE quantizer in the model from a schedule, and logs it (Keras 3).
@@ -64,9 +103,10 @@ class RelaxationScheduler(keras.callbacks.Callback):
     the official per-epoch rate. Each quantizer `q` gets `schedule(index,
     initial_beta=q.initial_beta, alpha=q.alpha)` at the start of each epoch, or of each batch
     with `update_freq="batch"` (fractional index `epoch + batch / steps`). The epoch is Keras's
-    counter, so `fit(initial_epoch=k)` and `BackupAndRestore` resume the path. At the end of each
-    epoch the beta of its last step goes into the logs as `"beta"` (and `"beta/<quantizer>"`
-    where quantizers differ), so `History` has it. A fit that ends short of `1 / alpha` warns.
+    counter, so `fit(initial_epoch=k)` and `BackupAndRestore` resume the path; `epochs=N`, when
+    given, is the run's length instead of `fit`'s. At the end of each epoch the beta of its last
+    step goes into the logs as `"beta"` (and `"beta/<layer>/<slot>"`, `"beta/fc1/kernel"`, where
+    quantizers can differ), so `History` has it. A fit that ends short of `1 / alpha` warns.
 
     On JAX, where `fit` hands the model's state from step to step and writes it back to the
     variables once per epoch, batch mode writes the state back before it assigns beta (Keras's
@@ -89,7 +129,8 @@ class RelaxationScheduler(keras.callbacks.Callback):
         update_freq: `"epoch"` or `"batch"`.
         verbose: 0 (or False) quiet, 1 (or True) prints beta when it is set at an epoch start.
         steps_per_epoch: steps in an epoch, for batch mode when Keras does not know them.
-        epochs: the run's length for the default schedule, needed only outside `fit`.
+        epochs: the run's length for the default schedule: needed outside `fit`; in `fit`, it
+            wins over `fit`'s epochs.
     """
 
     def __init__(
@@ -130,6 +171,7 @@ class RelaxationScheduler(keras.callbacks.Callback):
         )
         self._run_epochs: int | None = self.epochs
         self._quantizers: list[AdaSTE] = []
+        self._names: dict[int, str] = {}  # each quantizer's `<layer>/<slot>`, by id
         self._epoch = 0
         self._counted_steps: int | None = None
         self._steps_this_epoch = 0
@@ -156,7 +198,15 @@ class RelaxationScheduler(keras.callbacks.Callback):
 
     def set_model(self, model):
         super().set_model(model)
+        self._find(model)
+
+    def _find(self, model) -> None:
         self._quantizers = find_adaste_quantizers(model)
+        self._names = quantizer_names(model)
+
+    def _name(self, quantizer: AdaSTE) -> str:
+        """`quantizer`'s layer and slot (`fc1/kernel`), or its own name outside the slots."""
+        return self._names.get(id(quantizer)) or str(quantizer.name)
 
     def _require_quantizers(self) -> None:
         if not self._quantizers:
@@ -181,7 +231,7 @@ class RelaxationScheduler(keras.callbacks.Callback):
 
     def apply(self, index: float) -> dict[str, float]:
         """Set every quantizer's beta for epoch `index` (fractional between epochs); return
-        them by quantizer name. For custom training loops.
+        them by layer and slot (`fc1/kernel`). For custom training loops.
 
         Examples:
             >>> from adaste_tf.keras3 import QuantDense
@@ -197,7 +247,7 @@ class RelaxationScheduler(keras.callbacks.Callback):
                 "RelaxationScheduler.apply: a model must be set first: call set_model(model)."
             )
         if not self._quantizers:
-            self._quantizers = find_adaste_quantizers(self.model)
+            self._find(self.model)
         self._require_quantizers()
         self._trained_index = self._pending_index = float(index)
         return self._assign(index)
@@ -211,7 +261,7 @@ class RelaxationScheduler(keras.callbacks.Callback):
             sync()
         betas = {}
         for quantizer in self._quantizers:
-            betas[quantizer.name] = beta = self.beta_for(quantizer, index)
+            betas[self._name(quantizer)] = beta = self.beta_for(quantizer, index)
             quantizer.beta_variable.assign(beta)
         return betas
 
@@ -221,7 +271,7 @@ class RelaxationScheduler(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         params = getattr(self, "params", None) or {}
-        self._run_epochs = params.get("epochs") or self.epochs
+        self._run_epochs = self.epochs or params.get("epochs")  # the user's, if given
         if self._given_schedule is None and self._sets_one_beta_per_run():
             warnings.warn(
                 "RelaxationScheduler: this fit has 1 epoch and beta is set at the start of each "
@@ -230,7 +280,7 @@ class RelaxationScheduler(keras.callbacks.Callback):
                 UserWarning,
                 stacklevel=2,
             )
-        self._quantizers = find_adaste_quantizers(self.model)
+        self._find(self.model)
         self._require_quantizers()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -260,7 +310,7 @@ class RelaxationScheduler(keras.callbacks.Callback):
             self._counted_steps = self._steps_this_epoch
         if logs is None or not self._quantizers:
             return
-        betas = {q.name: self.beta_for(q, self._trained_index) for q in self._quantizers}
+        betas = {self._name(q): self.beta_for(q, self._trained_index) for q in self._quantizers}
         logs["beta"] = next(iter(betas.values()))
         if (
             len({(q.initial_beta, q.alpha) for q in self._quantizers}) > 1
@@ -280,8 +330,8 @@ class RelaxationScheduler(keras.callbacks.Callback):
             warnings.warn(
                 f"RelaxationScheduler: training ended with beta={final[id(lowest)]:.4g} for "
                 f"{len(short)} of {len(self._quantizers)} AdaSTE quantizers (lowest: "
-                f"{lowest.name!r}), short of 1/alpha={1.0 / lowest.alpha:.4g}, where the relaxed "
-                f"weight becomes sign(theta): the relaxation path was not completed. When "
+                f"{self._name(lowest)!r}), short of 1/alpha={1.0 / lowest.alpha:.4g}, where the "
+                f"relaxed weight becomes sign(theta): the relaxation path was not completed. When "
                 f"resuming, pass the same total epochs with initial_epoch; with one epoch use "
                 f"update_freq='batch'.",
                 UserWarning,
@@ -289,8 +339,8 @@ class RelaxationScheduler(keras.callbacks.Callback):
             )
 
     def current_betas(self) -> dict[str, float]:
-        """The current beta of each quantizer, by quantizer name."""
-        return {q.name: q.beta for q in self._quantizers}
+        """The current beta of each quantizer, by layer and slot (`fc1/kernel`)."""
+        return {self._name(q): q.beta for q in self._quantizers}
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -78,19 +78,32 @@ def test_a_resumed_fit_gets_the_uninterrupted_betas():
     assert resumed == whole[2:]
 
 
-def test_beta_per_quantizer_when_they_differ_and_shared_quantizers_once():
-    shared = AdaSTE(alpha=0.1, beta=0.05, name="shared")
+def test_betas_by_layer_and_slot_when_they_differ_and_shared_quantizers_once():
+    shared = AdaSTE(alpha=0.1, beta=0.05)
     model = keras.Sequential(
         [
             keras.Input((4,)),
-            QuantDense(4, kernel_quantizer=shared),
-            QuantDense(4, kernel_quantizer=shared),
-            QuantDense(3, kernel_quantizer=AdaSTE(name="own")),
+            QuantDense(4, kernel_quantizer=shared, input_quantizer="adaste", name="fc1"),
+            QuantDense(4, kernel_quantizer=shared, name="fc2"),
+            QuantDense(3, kernel_quantizer=AdaSTE(), name="fc3"),
         ]
     )
-    assert len(find_adaste_quantizers(model)) == 2
-    history = _fit(model, RelaxationScheduler(), epochs=3)
-    assert history.history["beta/shared"][-1] == 10.0 and history.history["beta/own"][-1] == 100.0
+    assert len(find_adaste_quantizers(model)) == 3
+    scheduler = RelaxationScheduler()
+    history = _fit(model, scheduler, epochs=3)
+    betas = {k: v[-1] for k, v in history.history.items() if k.startswith("beta/")}
+    assert betas == {"beta/fc1/input": 100.0, "beta/fc1/kernel": 10.0, "beta/fc3/kernel": 100.0}
+    assert scheduler.current_betas() == {
+        "fc1/input": 100.0,
+        "fc1/kernel": 10.0,
+        "fc3/kernel": 100.0,
+    }
+
+
+def test_epochs_given_win_over_fits():
+    history = _fit(_model(), RelaxationScheduler(epochs=10), epochs=5)
+    want = [schedules.Geometric.compressed(10)(e, initial_beta=0.01, alpha=0.01) for e in range(5)]
+    np.testing.assert_allclose(history.history["beta"], want)
 
 
 def test_warnings_for_a_path_that_ends_short_and_for_one_epoch():
