@@ -531,7 +531,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
 
     def _name(self, quantizer: AdaSTE) -> str:
         """`quantizer`'s layer and slot (`fc1/kernel`), or its own name outside larq's slots."""
-        return self._names.get(id(quantizer), quantizer.name)
+        return self._names.get(id(quantizer)) or str(quantizer.name)
 
     def _betas(self, value: Callable[[AdaSTE], float]) -> Betas:
         """`value(quantizer)` for each quantizer, keyed by its layer and slot (its own name for

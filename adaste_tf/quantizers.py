@@ -13,6 +13,7 @@ from __future__ import annotations
 import sys
 import warnings
 from collections.abc import Callable, Sequence
+from types import FrameType
 
 from adaste_tf import ops, validation
 from adaste_tf.registration import register
@@ -281,7 +282,7 @@ def _in_a_fit_with_a_scheduler() -> bool:
     """
     from adaste_tf.callbacks import RelaxationScheduler  # callbacks imports this module
 
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         for value in frame.f_locals.values():
             if isinstance(value, tf.keras.callbacks.CallbackList) and any(
@@ -304,7 +305,7 @@ def _class_for_an_instance(cls: type) -> TypeError:
     """
     name = cls.__name__
     where, slots = "", []
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None and not where:
         layer = frame.f_locals.get("self")
         if isinstance(layer, tf.keras.layers.Layer) and not isinstance(layer, cls):
