@@ -133,3 +133,29 @@ def test_a_fashion_mnist_mlp_trains_as_the_larq_path_does():
     accuracy, betas = budget.train_and_test(keras, QuantDense, RelaxationScheduler())
     assert betas[-1] == 100.0  # beta reached 1 / alpha
     assert abs(accuracy - budget.LARQ_PATH_ACCURACY) <= budget.TOLERANCE, accuracy
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_a_mixed_precision_model_trains_with_beta_in_float32(policy, rng):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = keras.Sequential(
+            [
+                keras.Input((6,)),
+                QuantDense(8, kernel_quantizer="adaste", input_quantizer="adaste"),
+                QuantDense(3, kernel_quantizer=AdaSTE(variant="official")),
+            ]
+        )
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      jit_compile=True)  # fmt: skip
+        before = model.layers[0].kernel.numpy().copy()
+        x, y = rng.normal(size=(32, 6)), rng.integers(0, 3, 32)
+        history = model.fit(x, y, epochs=2, verbose=0, callbacks=[RelaxationScheduler()])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    quantizer = model.layers[0].kernel_quantizer
+    assert keras.backend.standardize_dtype(quantizer.beta_variable.dtype) == "float32"
+    assert quantizer.beta == 100.0 and history.history["beta"][-1] == 100.0
+    assert model.layers[0].kernel.dtype == "float32"  # the latent weights stay float32
+    assert np.isfinite(history.history["loss"]).all()
+    assert np.abs(model.layers[0].kernel.numpy() - before).max() > 0  # and they trained
