@@ -212,15 +212,16 @@ def _gradient_scale(
     is an error that says what to pass, because a scale of 1 trains to chance."""
     if train_size is None and gradient_scale is None:
         raise ValueError(
-            f"{owner}: pass `train_size=` (the number of training examples, e.g. "
-            f"train_size=len(x_train); the gradient is then scaled by (10 * train_size)**2, as "
-            f"in the official code) or an explicit `gradient_scale=`. Without either the "
-            f"scaled gradient is too small against the decay term and training stays at chance."
+            f"{owner}: `train_size` or `gradient_scale` must be given. Fix: pass `train_size=` "
+            f"(the number of training examples, e.g. train_size=len(x_train); the gradient is "
+            f"then scaled by (10 * train_size)**2, as in the official code) or an explicit "
+            f"`gradient_scale=`. Without either the scaled gradient is too small against the "
+            f"decay term and training stays at chance."
         )
     if train_size is not None and gradient_scale is not None:
         raise ValueError(
-            f"{owner}: pass `train_size` or `gradient_scale`, not both (train_size={train_size!r}"
-            f" sets gradient_scale=(10 * train_size)**2)."
+            f"{owner}: `train_size` and `gradient_scale` must not both be given: pass one "
+            f"(train_size={train_size!r} sets gradient_scale=(10 * train_size)**2)."
         )
     if gradient_scale is not None:
         scale = validation.real(

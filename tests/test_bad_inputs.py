@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (first: selects legacy Keras before TensorFlow)
-from adaste_tf import data, export, ops, quantizers, schedules
+from adaste_tf import data, export, ops, optimizers, quantizers, schedules
 from adaste_tf.callbacks import RelaxationScheduler
 from adaste_tf.quantizers import AdaSTE
 from adaste_tf.resume import StartStep, epoch_ordered_dataset
@@ -561,6 +561,28 @@ CATALOGUE = [
         r"larq's Bop optimizer would train weights that AdaSTE quantizes: layer "
         r"'quant_dense\w*' \(`kernel_quantizer`\)\. .*Fix: every weight Bop would train is "
         r"AdaSTE's, so drop Bop",
+    ),
+    Case(
+        "adaste-momentum-without-train-size",
+        "optimizers.AdaSTEMomentum() (no train_size or gradient_scale)",
+        lambda c: optimizers.AdaSTEMomentum(),
+        ValueError,
+        r"AdaSTEMomentum: `train_size` or `gradient_scale` must be given\. Fix: pass "
+        r"`train_size=` \(the number of training examples, e\.g\. train_size=len\(x_train\)",
+    ),
+    Case(
+        "official-momentum-train-size-zero",
+        "optimizers.OfficialMomentum(train_size=0)",
+        lambda c: optimizers.OfficialMomentum(train_size=0),
+        ValueError,
+        r"OfficialMomentum: `train_size` must be an integer >= 1, got 0",
+    ),
+    Case(
+        "adaste-momentum-scale-and-size",
+        "optimizers.AdaSTEMomentum(train_size=60000, gradient_scale=1.0)",
+        lambda c: optimizers.AdaSTEMomentum(train_size=60000, gradient_scale=1.0),
+        ValueError,
+        r"`train_size` and `gradient_scale` must not both be given",
     ),
     Case(
         "scheduler-apply-without-model",

@@ -122,9 +122,9 @@ def test_custom_training_loop(mode):
 
 def test_defaults_refuse_with_what_to_pass():
     for optimizer in (AdaSTEMomentum, OfficialMomentum):
-        with pytest.raises(ValueError, match=r"pass `train_size=` .*len\(x_train\)"):
+        with pytest.raises(ValueError, match=r"Fix: pass `train_size=` .*len\(x_train\)"):
             optimizer()
-        with pytest.raises(ValueError, match="not both"):
+        with pytest.raises(ValueError, match="must not both be given"):
             optimizer(train_size=10, gradient_scale=4.0)
         for bad in (0, -3, 2.5, True, "100"):
             with pytest.raises((TypeError, ValueError), match="`train_size`"):
