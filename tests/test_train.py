@@ -1,5 +1,6 @@
 """The training CLI on tiny data: every model x estimator x dataset for one epoch, outputs."""
 
+import importlib
 import json
 import subprocess
 import sys
@@ -133,6 +134,7 @@ def test_cli_checks_its_extras_before_training(tmp_path, tiny_local_data, monkey
     """Issue 32: without the zoo extra the CLI trained every epoch, then failed on matplotlib
     when it drew curves.png; it must fail before loading data, and before making a run
     directory."""
+    matplotlib = importlib.import_module("matplotlib")
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
     monkeypatch.chdir(tmp_path)
     loaded = []
@@ -142,6 +144,13 @@ def test_cli_checks_its_extras_before_training(tmp_path, tiny_local_data, monkey
     with pytest.raises(ImportError, match=r"curves\.png"):
         train.train("mlp", "fashion_mnist", "adaste", epochs=1, out=tmp_path / "run")
     assert loaded == [] and not (tmp_path / "runs").exists() and not (tmp_path / "run").exists()
+    monkeypatch.setitem(sys.modules, "matplotlib", matplotlib)
+    for name in [m for m in sys.modules if m.split(".")[0] == "tensorflow_datasets"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)
+    with pytest.raises(ImportError, match=r"training on 'cifar10' needs tensorflow-datasets"):
+        train.main(["--dataset", "cifar10", "--model", "vgg16", "--epochs", "1"])
+    assert loaded == [] and not (tmp_path / "runs").exists()
 
 
 def test_cli_without_out_writes_to_a_fresh_directory_under_runs(

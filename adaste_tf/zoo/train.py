@@ -360,7 +360,7 @@ def train(
     if not isinstance(recipe, Recipe):
         recipe = RECIPES[validation.choice("recipe", recipe, RECIPES, owner=owner)]
     validation.integer("epochs", epochs, minimum=1, owner=owner)
-    _check_extras(out)
+    _check_extras(out, dataset)
     callbacks = list(callbacks or ())
     if not all(isinstance(c, tf.keras.callbacks.Callback) for c in callbacks):
         raise TypeError(
@@ -468,16 +468,19 @@ def train(
     return result
 
 
-def _check_extras(out: str | Path | None) -> None:
-    """Import what a run needs after training, before it starts: with an output directory,
-    matplotlib for `curves.png` (the `zoo` extra). The data's extras are checked when the data
-    loads, also before training.
+def _check_extras(out: str | Path | None, dataset: str) -> None:
+    """Import what a run will need, before it loads data or trains: with an output directory,
+    matplotlib for `curves.png` (drawn after training), and tensorflow-datasets for CIFAR (the
+    `zoo` extra has both). MNIST and Fashion-MNIST need tensorflow-datasets only without their
+    local files, which loading them (before training) finds out.
 
     Examples:
-        >>> _check_extras(None)  # no outputs written, nothing to check
+        >>> _check_extras(None, "mnist")  # no outputs written, local data: nothing to check
     """
     if out is not None:
         extras.require("matplotlib", "the training run's curves.png (train with `out`, the CLI)")
+    if dataset in data.CIFAR_NORMALIZATION:
+        extras.require("tensorflow_datasets", f"training on {dataset!r}")
 
 
 _DESCRIPTION = """\
@@ -643,7 +646,7 @@ def fresh_run_dir(model: str, estimator: str, root: str | Path = "runs") -> Path
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Entry point of `python -m adaste_tf.zoo.train` and the `adaste-train` script."""
     args = _parser().parse_args(argv)
-    _check_extras(args.out or "runs")  # before a run directory is made
+    _check_extras(args.out or "runs", args.dataset)  # before a run directory is made
     out = args.out if args.out is not None else fresh_run_dir(args.model, args.estimator)
     result = train(
         args.model,
