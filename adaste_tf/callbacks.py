@@ -421,9 +421,11 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
     `check_optimizer`: AdaSTE-quantized weights under larq's `Bop` are refused. When training
     ends with a quantizer's beta short of `1 / alpha` (a schedule that stops early, or `fit`
     called in pieces), a warning says so once, with the final beta: the relaxed weights are then
-    not yet `sign(theta)`. The diagnostics of quantizers made with `metrics=["diagnostics"]` go
-    into `History` as `DiagnosticsLogger` puts them (add a `DiagnosticsLogger(log_dir)` for
-    TensorBoard).
+    not yet `sign(theta)`. Training AdaSTE weights with no scheduler at all warns once per
+    process, from the quantizer's first backward, that beta never moves; the quantizers this
+    callback finds (`set_model`, and at each epoch) count as scheduled. The diagnostics of
+    quantizers made with `metrics=["diagnostics"]` go into `History` as `DiagnosticsLogger`
+    puts them (add a `DiagnosticsLogger(log_dir)` for TensorBoard).
 
     In a custom training loop, drive it by hand: `scheduler.set_model(model)`, then
     `scheduler.apply(epoch)` (or `scheduler.apply(epoch + step / steps)`) before the steps, and
