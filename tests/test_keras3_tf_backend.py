@@ -110,12 +110,12 @@ def test_the_shared_constants_and_config_keys_are_the_larq_paths():
 @pytest.mark.slow
 def test_a_fashion_mnist_mlp_trains_as_the_larq_path_on_the_same_budget():
     tf.keras.utils.set_random_seed(0)
-    larq_path, larq_betas = budget.train_and_test(
-        tf.keras, lq.layers.QuantDense, adaste_tf.RelaxationScheduler()
+    larq_path, larq_betas = budget.mean_accuracy(
+        tf.keras, lq.layers.QuantDense, adaste_tf.RelaxationScheduler
     )
     keras.utils.set_random_seed(0)
-    keras3_path, keras3_betas = budget.train_and_test(
-        keras, keras3.QuantDense, keras3.RelaxationScheduler()
+    keras3_path, keras3_betas = budget.mean_accuracy(
+        keras, keras3.QuantDense, keras3.RelaxationScheduler
     )
     assert larq_betas == keras3_betas and keras3_betas[-1] == 100.0
     assert abs(keras3_path - larq_path) <= budget.TOLERANCE, (keras3_path, larq_path)
