@@ -235,14 +235,15 @@ def _gradient_scale(
 def _momentum_update(m, variable, gradient, lr, momentum, gradient_scale, decay, step):
     """One official update of `variable`, with its first moment `m` (both assigned):
 
-        m     = mu * m + (1 - mu) * (s * g + lambda * theta)
-        theta = theta - lr * m / (1 - mu ** step)
+    m     = mu * m + (1 - mu) * (s * g + lambda * theta)
+    theta = theta - lr * m / (1 - mu ** step)
     """
     dtype = variable.dtype
     mu = tf.cast(momentum, dtype)
     m_t = m.assign(
         mu * m
-        + (1.0 - mu) * (tf.cast(gradient_scale, dtype) * gradient + tf.cast(decay, dtype) * variable)
+        + (1.0 - mu)
+        * (tf.cast(gradient_scale, dtype) * gradient + tf.cast(decay, dtype) * variable)
     )
     return variable.assign_sub(tf.cast(lr, dtype) * m_t / (1.0 - tf.pow(mu, step)))
 
@@ -330,8 +331,14 @@ class OfficialMomentum(tf.keras.optimizers.Optimizer):
         m = self.moments[self._index_dict[self._var_key(variable)]]
         step = tf.cast(self.iterations + 1, variable.dtype)
         _momentum_update(
-            m, variable, gradient, self.learning_rate, self.momentum, self.gradient_scale,
-            self.decay, step,
+            m,
+            variable,
+            gradient,
+            self.learning_rate,
+            self.momentum,
+            self.gradient_scale,
+            self.decay,
+            step,
         )
 
     def get_config(self):
@@ -406,8 +413,14 @@ class AdaSTEMomentum(tf.keras.optimizers.legacy.Optimizer):
     def _resource_apply_dense(self, grad, var, apply_state=None):
         step = tf.cast(self.iterations + 1, var.dtype.base_dtype)
         return _momentum_update(
-            self.get_slot(var, "m"), var, grad, self._decayed_lr(var.dtype.base_dtype),
-            self.momentum, self.gradient_scale, self.weight_decay, step,
+            self.get_slot(var, "m"),
+            var,
+            grad,
+            self._decayed_lr(var.dtype.base_dtype),
+            self.momentum,
+            self.gradient_scale,
+            self.weight_decay,
+            step,
         )
 
     def _resource_apply_sparse(self, grad, var, indices, apply_state=None):

@@ -42,9 +42,7 @@ def summary(runs: list[dict]) -> dict[str, dict]:
     """Test accuracy per (network, activations, method): mean, spread and per seed."""
     table: dict[str, dict] = {}
     for r in runs:
-        entry = table.setdefault(
-            f"{r['network']}/{r['activations']}/{r['method']}", {"seeds": {}}
-        )
+        entry = table.setdefault(f"{r['network']}/{r['activations']}/{r['method']}", {"seeds": {}})
         entry["seeds"][str(r["seed"])] = r["test_accuracy"]
     for entry in table.values():
         values = list(entry["seeds"].values())
@@ -63,18 +61,27 @@ def plot(runs: list[dict], path: Path) -> None:
         ax.plot([table[name]["mean"]] * 2, [i - 0.3, i + 0.3], color="C3")
     ax.set_yticks(range(len(names)), names, fontsize=7)
     ax.set_xlabel("test accuracy (dots: seeds, bar: mean)")
-    ax.set_title(f"larq-style networks, Fashion-MNIST ({runs[0]['train_size']} images, "
-                 f"{runs[0]['epochs']} epochs)", fontsize=9)
+    ax.set_title(
+        f"larq-style networks, Fashion-MNIST ({runs[0]['train_size']} images, "
+        f"{runs[0]['epochs']} epochs)",
+        fontsize=9,
+    )
     plots.save(fig, path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--networks", nargs="+", default=list(larq_nets.NETWORKS),
-                        choices=larq_nets.NETWORKS)
-    parser.add_argument("--activations", nargs="+", default=list(larq_training.ACTIVATIONS),
-                        choices=larq_training.ACTIVATIONS)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--networks", nargs="+", default=list(larq_nets.NETWORKS), choices=larq_nets.NETWORKS
+    )
+    parser.add_argument(
+        "--activations",
+        nargs="+",
+        default=list(larq_training.ACTIVATIONS),
+        choices=larq_training.ACTIVATIONS,
+    )
     parser.add_argument("--methods", nargs="+", default=["adaste", "ste_sign", "bop"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--train-size", type=int, default=10000)
@@ -82,8 +89,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=Path("runs/larq_networks.json"))
-    parser.add_argument("--extend", action="store_true",
-                        help="keep the runs already in --out and skip them")
+    parser.add_argument(
+        "--extend", action="store_true", help="keep the runs already in --out and skip them"
+    )
     args = parser.parse_args()
     methods = [larq_training.parse_method(m) for m in args.methods]
     runs: list[dict] = []
@@ -100,15 +108,32 @@ def main() -> None:
                     if key in done:
                         continue
                     record, _ = larq_training.run(
-                        network, method, activations, dataset, seed=seed, epochs=args.epochs,
-                        batch_size=args.batch_size, width=args.width,
+                        network,
+                        method,
+                        activations,
+                        dataset,
+                        seed=seed,
+                        epochs=args.epochs,
+                        batch_size=args.batch_size,
+                        width=args.width,
                     )
                     runs.append(record)
-                    print(f"{network}/{activations}/{method.label} seed {seed}: "
-                          f"{record['test_accuracy']:.4f} ({record['wall_s']} s)", flush=True)
-                    args.out.write_text(json.dumps(
-                        {"machine": machine.cpu(), "command": vars(args) | {"out": str(args.out)},
-                         "summary": summary(runs), "runs": runs}, indent=1))
+                    print(
+                        f"{network}/{activations}/{method.label} seed {seed}: "
+                        f"{record['test_accuracy']:.4f} ({record['wall_s']} s)",
+                        flush=True,
+                    )
+                    args.out.write_text(
+                        json.dumps(
+                            {
+                                "machine": machine.cpu(),
+                                "command": vars(args) | {"out": str(args.out)},
+                                "summary": summary(runs),
+                                "runs": runs,
+                            },
+                            indent=1,
+                        )
+                    )
     plot(runs, args.out.with_suffix(".png"))
 
 

@@ -32,8 +32,13 @@ def _net(kernel_quantizer=None, rule: str = "official") -> tf.keras.Model:
     x = tf.keras.layers.Conv2D(4, 3, padding="same", use_bias=False, name="stem")(inputs)
     x = tf.keras.layers.BatchNormalization(name="stem_bn")(x)
     y = lq.layers.QuantConv2D(
-        4, 3, padding="same", use_bias=False, kernel_quantizer=kernel_quantizer,
-        input_quantizer="ste_sign", name="binary",
+        4,
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_quantizer=kernel_quantizer,
+        input_quantizer="ste_sign",
+        name="binary",
     )(x)
     y = tf.keras.layers.BatchNormalization(name="binary_bn")(y)
     x = tf.keras.layers.Add()([x, y])
@@ -167,9 +172,12 @@ def test_a_reloaded_model_trains_every_weight_again(tmp_path):
     # the binary kernel by AdaSTEMomentum, the rest by Adam, as before saving
     optimizer = loaded.optimizer
     by_momentum = [
-        v for v in loaded.trainable_variables
-        if isinstance(optimizer.optimizers[optimizer.var_opt_mapping[lq.optimizers._var_key(v)]],
-                      AdaSTEMomentum)
+        v
+        for v in loaded.trainable_variables
+        if isinstance(
+            optimizer.optimizers[optimizer.var_opt_mapping[lq.optimizers._var_key(v)]],
+            AdaSTEMomentum,
+        )
     ]
     assert by_momentum == [loaded.get_layer("binary").kernel]
 
@@ -181,8 +189,9 @@ def test_a_loaded_mapping_for_another_model_is_a_clear_error(tmp_path):
     model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     model.save(tmp_path / "m.keras")
     loaded = tf.keras.models.load_model(tmp_path / "m.keras")
-    other = tf.keras.Sequential([tf.keras.layers.Flatten(input_shape=(6, 6, 1)),
-                                 tf.keras.layers.Dense(3)])
+    other = tf.keras.Sequential(
+        [tf.keras.layers.Flatten(input_shape=(6, 6, 1)), tf.keras.layers.Dense(3)]
+    )
     other.compile(loaded.optimizer, LOSS)
     with pytest.raises(ValueError, match="compile the loaded model with a new CaseOptimizer"):
         other.fit(x, y, batch_size=8, epochs=1, verbose=0)
@@ -203,8 +212,15 @@ def test_backup_and_restore_resumes_with_the_moments(tmp_path):
         model = _net()
         model.set_weights(start)
         model.compile(_case(), LOSS, jit_compile=True)
-        model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
-                  callbacks=[RelaxationScheduler(), *callbacks])
+        model.fit(
+            x,
+            y,
+            batch_size=8,
+            epochs=2,
+            shuffle=False,
+            verbose=0,
+            callbacks=[RelaxationScheduler(), *callbacks],
+        )
         return model
 
     straight = fit([])
@@ -285,8 +301,9 @@ def test_bop_refusal_fix_works_beside_larqs_own_binary_weights():
     fix = str(error.value).split("binary weights, ")[1].split("; or use a larq")[0]
     import adaste_tf
 
-    fixed = eval(fix.replace("len(x_train)", str(TRAIN_SIZE)),
-                 {"lq": lq, "tf": tf, "adaste_tf": adaste_tf})
+    fixed = eval(
+        fix.replace("len(x_train)", str(TRAIN_SIZE)), {"lq": lq, "tf": tf, "adaste_tf": adaste_tf}
+    )
     model.compile(fixed, LOSS)
     x, y = _data()
     model.fit(x, y, epochs=1, verbose=0)

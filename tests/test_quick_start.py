@@ -35,9 +35,11 @@ def _images(count: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def test_the_quick_start_runs_the_whole_relaxation_path_in_its_five_epochs(tmp_path, monkeypatch):
+    """A larq-style network, AdaSTEMomentum on the binary kernels and Adam on the rest, as
+    written: no warning, beta over its whole path, the network learns."""
     monkeypatch.chdir(tmp_path)  # it saves m.keras
     x, y = _images(4000)
-    namespace = {"x": x, "y": y}
+    namespace = {"x_train": x[..., None], "y_train": y}
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)  # a path left short would warn
         exec(compile(quick_start_code(), "README.md (Quick start)", "exec"), namespace)

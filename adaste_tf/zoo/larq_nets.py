@@ -86,8 +86,17 @@ def quicknet(
         An uncompiled `tf.keras.Model`.
     """
     build = _Builder(
-        "larq_nets.quicknet", input_shape, num_classes, kernel_quantizer, input_quantizer,
-        width, sections, blocks, kernel_initializer, kernel_constraint, batchnorm_affine,
+        "larq_nets.quicknet",
+        input_shape,
+        num_classes,
+        kernel_quantizer,
+        input_quantizer,
+        width,
+        sections,
+        blocks,
+        kernel_initializer,
+        kernel_constraint,
+        batchnorm_affine,
         binarize_first_last,
     )
     inputs = tf.keras.Input(shape=build.input_shape)
@@ -96,12 +105,15 @@ def quicknet(
     for section, channels in enumerate(build.channels, start=1):
         if section > 1:
             x = tf.keras.layers.Activation("relu", name=f"transition{section}_relu")(x)
-            x = tf.keras.layers.MaxPool2D(2, strides=1, padding="same",
-                                          name=f"transition{section}_pool")(x)
-            x = tf.keras.layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False,
-                                                name=f"transition{section}_depthwise")(x)
-            x = tf.keras.layers.Conv2D(channels, 1, use_bias=False,
-                                       name=f"transition{section}_pointwise")(x)
+            x = tf.keras.layers.MaxPool2D(
+                2, strides=1, padding="same", name=f"transition{section}_pool"
+            )(x)
+            x = tf.keras.layers.DepthwiseConv2D(
+                3, strides=2, padding="same", use_bias=False, name=f"transition{section}_depthwise"
+            )(x)
+            x = tf.keras.layers.Conv2D(
+                channels, 1, use_bias=False, name=f"transition{section}_pointwise"
+            )(x)
             x = build.norm(f"transition{section}_bn")(x)
         for block in range(1, build.blocks + 1):
             prefix = f"section{section}_block{block}"
@@ -150,8 +162,17 @@ def birealnet(
         An uncompiled `tf.keras.Model`.
     """
     build = _Builder(
-        "larq_nets.birealnet", input_shape, num_classes, kernel_quantizer, input_quantizer,
-        width, sections, blocks, kernel_initializer, kernel_constraint, batchnorm_affine,
+        "larq_nets.birealnet",
+        input_shape,
+        num_classes,
+        kernel_quantizer,
+        input_quantizer,
+        width,
+        sections,
+        blocks,
+        kernel_initializer,
+        kernel_constraint,
+        batchnorm_affine,
         binarize_first_last,
     )
     inputs = tf.keras.Input(shape=build.input_shape)
@@ -165,10 +186,12 @@ def birealnet(
             strides = 2 if stage > 1 and block == 1 else 1
             shortcut = x
             if strides != 1 or x.shape[-1] != channels:
-                shortcut = tf.keras.layers.AvgPool2D(2, strides=strides, padding="same",
-                                                     name=f"{prefix}_shortcut_pool")(shortcut)
-                shortcut = tf.keras.layers.Conv2D(channels, 1, use_bias=False,
-                                                  name=f"{prefix}_shortcut_conv")(shortcut)
+                shortcut = tf.keras.layers.AvgPool2D(
+                    2, strides=strides, padding="same", name=f"{prefix}_shortcut_pool"
+                )(shortcut)
+                shortcut = tf.keras.layers.Conv2D(
+                    channels, 1, use_bias=False, name=f"{prefix}_shortcut_conv"
+                )(shortcut)
                 shortcut = build.norm(f"{prefix}_shortcut_bn")(shortcut)
             y = build.layers.conv(channels, 3, f"{prefix}_binary", strides=strides)(x)
             y = build.norm(f"{prefix}_bn")(y)
@@ -180,8 +203,18 @@ class _Builder:
     """The checked arguments both networks share, and their shared parts."""
 
     def __init__(
-        self, owner, input_shape, num_classes, kernel_quantizer, input_quantizer, width,
-        sections, blocks, kernel_initializer, kernel_constraint, batchnorm_affine,
+        self,
+        owner,
+        input_shape,
+        num_classes,
+        kernel_quantizer,
+        input_quantizer,
+        width,
+        sections,
+        blocks,
+        kernel_initializer,
+        kernel_constraint,
+        batchnorm_affine,
         binarize_first_last,
     ):
         self.input_shape = _input_shape(input_shape, owner, rank=3)
@@ -199,7 +232,11 @@ class _Builder:
         self.blocks = validation.integer("blocks", blocks, minimum=1, owner=owner)
         self.affine = validation.boolean("batchnorm_affine", batchnorm_affine, owner=owner)
         self.layers = _Layers(
-            owner, kernel_quantizer, input_quantizer, kernel_initializer, kernel_constraint,
+            owner,
+            kernel_quantizer,
+            input_quantizer,
+            kernel_initializer,
+            kernel_constraint,
             binarize_first_last,
         )
 
@@ -211,6 +248,7 @@ class _Builder:
     def head(self, inputs, x, name: str) -> tf.keras.Model:
         x = tf.keras.layers.Activation("relu", name="head_relu")(x)
         x = tf.keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
-        outputs = self.layers.dense(self.num_classes, "head_dense", position="last",
-                                    use_bias=True)(x)
+        outputs = self.layers.dense(self.num_classes, "head_dense", position="last", use_bias=True)(
+            x
+        )
         return tf.keras.Model(inputs, outputs, name=name)

@@ -23,7 +23,6 @@ from adaste_tf.quantizers import AdaSTE
 from adaste_tf.zoo import larq_nets
 
 import larq as lq
-import numpy as np
 import tensorflow as tf
 
 __all__ = ["METHODS", "ACTIVATIONS", "Method", "parse_method", "build", "compile_for", "run"]
@@ -41,8 +40,14 @@ METHODS: dict[str, dict[str, Any]] = {
     # learning rate (cosine, or constant with schedule=constant); `rest` what trains the other
     # weights: "adam", or "momentum" (AdaSTEMomentum for every weight, as the all-binary recipe).
     "adaste": {
-        **_NETWORK, "variant": "official", "init": 10.0, "decay": 1.0, "kernel_lr": 1e-3,
-        "schedule": "cosine", "scale": 1.0, "rest": "adam",
+        **_NETWORK,
+        "variant": "official",
+        "init": 10.0,
+        "decay": 1.0,
+        "kernel_lr": 1e-3,
+        "schedule": "cosine",
+        "scale": 1.0,
+        "rest": "adam",
     },
     # The README's drop-in: "adaste" kernels, RelaxationScheduler(), Adam for every weight.
     "adaste_adam": {**_NETWORK, "variant": "bounded"},
@@ -69,8 +74,9 @@ class Method:
     @property
     def label(self) -> str:
         changed = {k: v for k, v in self.options.items() if METHODS[self.name][k] != v}
-        return self.name + ("" if not changed else ":" + ",".join(
-            f"{k}={v}" for k, v in sorted(changed.items())))
+        return self.name + (
+            "" if not changed else ":" + ",".join(f"{k}={v}" for k, v in sorted(changed.items()))
+        )
 
 
 def parse_method(spec: str) -> Method:
@@ -96,8 +102,14 @@ def parse_method(spec: str) -> Method:
 
 
 def build(
-    network: str, method: Method, activations: str, *, seed: int = 0, width: float = 1.0,
-    num_classes: int = 10, input_shape=(28, 28, 1),
+    network: str,
+    method: Method,
+    activations: str,
+    *,
+    seed: int = 0,
+    width: float = 1.0,
+    num_classes: int = 10,
+    input_shape=(28, 28, 1),
 ) -> tf.keras.Model:
     """The `network` (see `larq_nets.NETWORKS`) with the kernels `method` trains, and binary or
     real activations.
@@ -113,8 +125,8 @@ def build(
     kwargs: dict[str, Any] = {
         "input_quantizer": "ste_sign" if activations == "binary" else None,
         "batchnorm_affine": validation.choice("bn", o["bn"], ("affine", "plain")) == "affine",
-        "binarize_first_last":
-            validation.choice("first_last", o["first_last"], ("real", "binary")) == "binary",
+        "binarize_first_last": validation.choice("first_last", o["first_last"], ("real", "binary"))
+        == "binary",
         "width": width,
     }
     if method.name == "adaste":
@@ -132,7 +144,11 @@ def build(
 
 
 def compile_for(
-    model: tf.keras.Model, method: Method, *, total_steps: int, train_size: int,
+    model: tf.keras.Model,
+    method: Method,
+    *,
+    total_steps: int,
+    train_size: int,
     jit_compile: bool = True,
 ) -> list[tf.keras.callbacks.Callback]:
     """Compile `model` with `method`'s optimizer; return the callbacks its fit needs.
@@ -154,7 +170,8 @@ def compile_for(
     if method.name == "adaste":
         kernel_lr = cosine(o["kernel_lr"]) if o["schedule"] == "cosine" else float(o["kernel_lr"])
         kernels = optimizers.AdaSTEMomentum(
-            kernel_lr, decay=float(o["decay"]),
+            kernel_lr,
+            decay=float(o["decay"]),
             gradient_scale=float(o["scale"]) * optimizers.official_gradient_scale(train_size),
         )
         if validation.choice("rest", o["rest"], ("adam", "momentum")) == "momentum":
@@ -173,21 +190,32 @@ def compile_for(
     if method.name.startswith("adaste"):
         callbacks.append(RelaxationScheduler())
     model.compile(
-        optimizer, tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"], jit_compile=jit_compile,
+        optimizer,
+        tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=jit_compile,
     )
     return callbacks
 
 
 def run(
-    network: str, method: Method, activations: str, data, *, seed: int = 0, epochs: int = 10,
-    batch_size: int = 128, width: float = 1.0, jit_compile: bool = True,
+    network: str,
+    method: Method,
+    activations: str,
+    data,
+    *,
+    seed: int = 0,
+    epochs: int = 10,
+    batch_size: int = 128,
+    width: float = 1.0,
+    jit_compile: bool = True,
     verbose: int = 0,
 ) -> tuple[dict[str, Any], tf.keras.Model]:
     """Train one configuration on `data` = ((x_train, y_train), (x_test, y_test)) and return
     its record (test accuracy, training curve, wall time) and the trained model.
 
     Examples:
+        >>> import numpy as np
         >>> rng = np.random.default_rng(0)
         >>> x = rng.random((64, 28, 28, 1), np.float32); y = rng.integers(0, 10, 64)
         >>> record, _ = run("quicknet", parse_method("adaste"), "binary", ((x, y), (x, y)),
@@ -199,16 +227,23 @@ def run(
     tf.keras.utils.set_random_seed(seed)
     model = build(network, method, activations, seed=seed, width=width)
     steps = epochs * -(-len(x) // batch_size)
-    callbacks = compile_for(model, method, total_steps=steps, train_size=len(x),
-                            jit_compile=jit_compile)
+    callbacks = compile_for(
+        model, method, total_steps=steps, train_size=len(x), jit_compile=jit_compile
+    )
     start = time.perf_counter()
-    history = model.fit(x, y, batch_size=batch_size, epochs=epochs, callbacks=callbacks,
-                        verbose=verbose)
+    history = model.fit(
+        x, y, batch_size=batch_size, epochs=epochs, callbacks=callbacks, verbose=verbose
+    )
     wall = time.perf_counter() - start
     _, test_accuracy = model.evaluate(x_test, y_test, batch_size=500, verbose=0)
     record = {
-        "network": network, "method": method.label, "activations": activations, "seed": seed,
-        "epochs": epochs, "train_size": len(x), "test_accuracy": float(test_accuracy),
+        "network": network,
+        "method": method.label,
+        "activations": activations,
+        "seed": seed,
+        "epochs": epochs,
+        "train_size": len(x),
+        "test_accuracy": float(test_accuracy),
         "train_accuracy": [float(a) for a in history.history["accuracy"]],
         "loss": [float(v) for v in history.history["loss"]],
         "wall_s": round(wall, 1),

@@ -193,8 +193,8 @@ def build_model(
     if model in larq_nets.NETWORKS:  # their activations are ReLUs beside the binary convs
         kwargs.pop("activation", None)
         kwargs.setdefault("input_quantizer", None)
-        builder = larq_nets.quicknet if model == "quicknet" else larq_nets.birealnet
-        return builder(input_shape, num_classes, width=width, **kwargs)
+        larq_style = larq_nets.quicknet if model == "quicknet" else larq_nets.birealnet
+        return larq_style(input_shape, num_classes, width=width, **kwargs)
     if model == "mlp":
         return models.mlp(input_shape, num_classes, hidden=hidden, **kwargs)
     builder = models.vgg16 if model == "vgg16" else models.resnet18
