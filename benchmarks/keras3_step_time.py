@@ -30,10 +30,11 @@ each (tracing, XLA compilation) the rounds alternate between them in a random or
 `--steps` steps of each per round, each step's loss read back before the next starts. A step
 is one call of a jit-compiled function that runs the model forward and backward and applies
 Adam (on JAX: the model's stateless call and the optimizer's stateless apply under `jax.jit`,
-what `fit` runs per step without its bookkeeping; on TensorFlow: `train_on_batch`). Writes the
-median step time of each configuration, its ratio to `ste_sign`'s on the same network, the
-quartiles of the per-round ratios and the device (JSON; a PNG of the ratios if matplotlib is
-installed).
+the state donated, what `fit` runs per step without its bookkeeping; on TensorFlow:
+`train_on_batch`); `--policy mixed_bfloat16` times mixed-precision models (the Keras 3 path).
+Writes the median step time of each configuration, its ratio to `ste_sign`'s on the same
+network, the quartiles of the per-round ratios and the device (JSON; a PNG of the ratios if
+matplotlib is installed).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import os
 import platform
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, as it is
@@ -180,7 +182,7 @@ def jax_step(model):
 
     grad_fn = jax.value_and_grad(loss_of, has_aux=True)
 
-    @jax.jit
+    @partial(jax.jit, donate_argnums=0)  # the state's buffers reused in place, as `fit` does
     def train(state, x, y):
         trainable, non_trainable, optimizer_state = state
         (loss, non_trainable), grads = grad_fn(trainable, non_trainable, x, y)
@@ -350,6 +352,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=10, help="timed steps per round")
     p.add_argument("--warmup", type=int, default=3, help="untimed steps before them")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--policy", default="float32", help="Keras dtype policy, e.g. mixed_bfloat16 on a GPU"
+    )
     p.add_argument("--larq", action="store_true", help="also the larq path (TensorFlow backend)")
     p.add_argument("--out", default="docs/results/keras3_step_time.json")
     return p
@@ -363,6 +368,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     if args.larq and keras.backend.backend() != "tensorflow":
         raise SystemExit("--larq compares with the larq path, which needs KERAS_BACKEND=tensorflow")
+    if args.larq and args.policy != "float32":
+        raise SystemExit("--larq times float32 models only: leave --policy at float32")
+    keras.mixed_precision.set_global_policy(args.policy)
     start = time.perf_counter()
     report = {"args": vars(args), "device": device(), "results": []}
     print(f"device: {report['device']}", flush=True)

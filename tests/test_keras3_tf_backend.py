@@ -121,3 +121,26 @@ def test_a_fashion_mnist_mlp_trains_as_the_larq_path_on_the_same_budget():
     assert abs(keras3_path - larq_path) <= budget.TOLERANCE, (keras3_path, larq_path)
     # The reference the JAX venv compares with, which has no larq to measure it.
     assert abs(larq_path - budget.LARQ_PATH_ACCURACY) <= budget.TOLERANCE, larq_path
+
+
+@pytest.mark.parametrize("network", ["mlp_official", "vgg16", "resnet18"])
+def test_the_gpu_benchmarks_networks_are_the_zoos(network):
+    # benchmarks/keras3_step_time.py builds the paper's networks in Keras 3 on its own (it runs
+    # where TensorFlow cannot); at full width their weights must be adaste_tf.zoo.models'.
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from adaste_tf.zoo import models
+
+    import keras3_step_time
+
+    args = keras3_step_time.parser().parse_args([])
+    mine = keras3_step_time.build(network, "ste_sign", args)
+    if network == "mlp_official":
+        zoo = models.mlp((784,), hidden=args.hidden, kernel_quantizer="ste_sign")
+    else:
+        zoo = getattr(models, network)((32, 32, args.channels), kernel_quantizer="ste_sign")
+
+    def shapes(weights):
+        return sorted(tuple(w.shape) for w in weights)
+
+    assert shapes(mine.trainable_weights) == shapes(zoo.trainable_weights)
+    assert shapes(mine.non_trainable_weights) == shapes(zoo.non_trainable_weights)
