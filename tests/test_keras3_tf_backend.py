@@ -20,9 +20,9 @@ if int(keras.__version__.split(".")[0]) < 3 or keras.backend.backend() != "tenso
 
 from adaste_tf import keras3  # noqa: E402
 
-# The larq quantizers here compute gradients without a RelaxationScheduler, on purpose.
+# The quantizers here compute gradients without a RelaxationScheduler, on purpose.
 pytestmark = pytest.mark.filterwarnings(
-    "ignore:AdaSTE.*no adaste_tf.callbacks.Relaxation:UserWarning"
+    "ignore:AdaSTE.*trains a weight with no adaste_tf:UserWarning"
 )
 
 sys.path.insert(0, str(Path(__file__).parent / "keras3"))

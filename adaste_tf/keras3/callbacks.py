@@ -201,8 +201,12 @@ class RelaxationScheduler(keras.callbacks.Callback):
         self._find(model)
 
     def _find(self, model) -> None:
+        """The model's AdaSTE quantizers, each marked as driven by a scheduler (no
+        unscheduled-beta warning), and their names."""
         self._quantizers = find_adaste_quantizers(model)
         self._names = quantizer_names(model)
+        for quantizer in self._quantizers:
+            quantizer._scheduled = True
 
     def _name(self, quantizer: AdaSTE) -> str:
         """`quantizer`'s layer and slot (`fc1/kernel`), or its own name outside the slots."""

@@ -17,6 +17,7 @@ Examples:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,6 +48,9 @@ CONFIG_VERSION = 3
 
 # The Keras 3 registration package, as the larq path's (`adaste_tf>AdaSTE`).
 PACKAGE = "adaste_tf"
+
+# Whether the warning of `AdaSTE._warn_if_unscheduled` was given in this process.
+_warned_unscheduled = False
 
 
 def _grad_of(args: tuple, upstream: Any) -> Any:
@@ -93,12 +97,14 @@ def adaste_sign(
     max_scale: float = DEFAULT_MAX_SCALE,
     variant: str = "bounded",
     flip_reach: float = _rules.DEFAULT_FLIP_REACH,
+    on_backward: Callable[[], None] | None = None,
 ) -> Any:
     """`sign(x)` forward, AdaSTE backward `scale(x, dy) * dy` (`adaste_tf.quantizers.adaste_sign`
     for a latent weight; an activation takes `ste_sign`).
 
     `beta` is read when the forward runs (a float, or a scalar tensor such as a variable's
-    value, which a compiled step reads afresh at each call).
+    value, which a compiled step reads afresh at each call). `on_backward()` is called when the
+    backward is built (traced, or run in eager mode).
 
     Examples:
         >>> x = keras.Variable([0.5, -2.0])
@@ -111,6 +117,8 @@ def adaste_sign(
     def _call(x):
         def grad(*args, upstream=None):
             dy = _grad_of(args, upstream)
+            if on_backward is not None:
+                on_backward()
             # The constants in the compute dtype, as the larq path passes them: a Python float
             # would be made float32 first, rounding it for float64.
             dtype = "float64" if KERAS.dtype(x) == "float64" else "float32"
@@ -185,6 +193,9 @@ class AdaSTE(_Quantizer):
     on JAX with `keras.distribution` the gradient the rule reads is the global one already, and
     TensorFlow's `tf.distribute` is not supported by this path (docs/keras3.md).
 
+    As on the larq path, a quantizer that trains a kernel with no `RelaxationScheduler` driving
+    its beta warns, once per process: its beta would never leave its initial value.
+
     Examples:
         >>> from adaste_tf.keras3 import QuantDense
         >>> quantizer = AdaSTE(alpha=0.01, beta=0.02)
@@ -235,6 +246,7 @@ class AdaSTE(_Quantizer):
                 f"(adaste_tf.quantizers.AdaSTE); docs/keras3.md lists what differs."
             )
         super().__init__(**kwargs)
+        self._scheduled = False  # set by the RelaxationScheduler that drives it
         self.beta_variable = self.add_weight(
             name="beta",
             shape=(),
@@ -264,6 +276,27 @@ class AdaSTE(_Quantizer):
             max_scale=self.max_scale,
             variant=self.variant,
             flip_reach=self.flip_reach,
+            on_backward=self._warn_if_unscheduled,
+        )
+
+    def _warn_if_unscheduled(self) -> None:
+        """Warn, once per process, that this quantizer trains a kernel with no
+        `RelaxationScheduler` moving its beta (the scheduler marks the quantizers it drives
+        before the first step is traced)."""
+        global _warned_unscheduled
+        if _warned_unscheduled or self._scheduled:
+            return
+        _warned_unscheduled = True
+        warnings.warn(
+            f"AdaSTE: quantizer {self.name!r} trains a weight with no "
+            f"adaste_tf.keras3.RelaxationScheduler, so its beta never moves from "
+            f"{self.initial_beta:g} and the relaxed weights never become sign(theta) (beta "
+            f"reaches 1/alpha={1 / self.alpha:g} only on a schedule). Fix: "
+            f"model.fit(..., callbacks=[adaste_tf.keras3.RelaxationScheduler()]); in a custom "
+            f"loop, scheduler.set_model(model) and scheduler.apply(epoch); for a fixed beta on "
+            f"purpose, RelaxationScheduler(schedules.Constant(beta)). Said once per process.",
+            UserWarning,
+            stacklevel=2,
         )
 
     def load_own_variables(self, store):

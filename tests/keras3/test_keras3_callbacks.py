@@ -4,7 +4,7 @@ mode (each step reads the beta set before it, on JAX too), resume, warnings, con
 import warnings
 
 from adaste_tf import schedules
-from adaste_tf.keras3 import AdaSTE, QuantDense, RelaxationScheduler
+from adaste_tf.keras3 import AdaSTE, QuantDense, RelaxationScheduler, quantizers
 from adaste_tf.keras3.callbacks import find_adaste_quantizers
 
 import keras
@@ -111,6 +111,20 @@ def test_warnings_for_a_path_that_ends_short_and_for_one_epoch():
         _fit(_model(), RelaxationScheduler(schedules.Constant(0.5)), epochs=2)
     with pytest.warns(UserWarning, match="update_freq='batch'"):
         _fit(_model(), RelaxationScheduler(), epochs=1)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_training_without_a_scheduler_warns_once(jit, monkeypatch):
+    monkeypatch.setattr(quantizers, "_warned_unscheduled", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _fit(_model(), RelaxationScheduler(), epochs=2, jit=jit)
+    assert not [w for w in caught if "no adaste_tf.keras3.RelaxationScheduler" in str(w.message)]
+    model = _model()
+    model.compile(keras.optimizers.SGD(0.01), "mse", jit_compile=jit)
+    with pytest.warns(UserWarning, match="beta never moves from 0.01"):
+        model.fit(np.ones((16, 4)), np.zeros((16, 3)), epochs=2, verbose=0)
+    assert quantizers._warned_unscheduled  # and not again in this process
 
 
 def test_a_model_without_adaste_is_an_error():
