@@ -486,10 +486,17 @@ def test_mirrored_case_optimizer_with_adaste_momentum_matches_one_device(mirrore
     CaseOptimizer: data-parallel training gives the single-device weights."""
     arrays, _ = mirrored
     reference = _weights(arrays, "reference/case")
-    diff = max_diff(_weights(arrays, "mirrored/case"), reference)
-    print(f"CaseOptimizer(AdaSTEMomentum, Adam): max |mirrored - one device| = {diff:.3g}")
+    mirrored = _weights(arrays, "mirrored/case")
     assert len(reference) == 3  # the AdaSTE kernel, the head's kernel and bias
-    assert diff < TOLERANCE
+    for name, got, want in zip(("AdaSTE kernel", "head kernel", "head bias"), mirrored, reference):
+        diff, size = float(np.max(np.abs(got - want))), float(np.max(np.abs(want)))
+        print(
+            f"CaseOptimizer(AdaSTEMomentum, Adam), {name}: max |mirrored - one device| = "
+            f"{diff:.3g}, max |weight| = {size:.3g}"
+        )
+        # AdaSTEMomentum multiplies the gradient by (10 N)^2: the latent weights grow to
+        # hundreds, and float32 rounding of the all-reduce order with them
+        assert diff < TOLERANCE * max(size, 1.0)
 
 
 @pytest.mark.slow
