@@ -10,6 +10,7 @@ Bi-Real-like; `adaste_tf.zoo.larq_nets`), on Fashion-MNIST, seed-paired.
 Every configuration trains on the first `--train-size` training images for `--epochs` epochs
 (batch `--batch-size`, cosine learning rates, `jit_compile=True`) and is tested on the 10000
 test images. A method is a name with optional parts changed (`adaste_tf.zoo.larq_training`).
+With `--lce` each trained model is converted by LCE and checked against Keras.
 Results are written to the JSON after every run (an interrupted sweep keeps what it finished;
 `--extend` skips what the file already has), with each run's wall time and the machine; a PNG
 shows each configuration's test accuracy per seed.
@@ -22,7 +23,7 @@ import json
 from pathlib import Path
 
 import adaste_tf  # noqa: F401  (selects legacy Keras first)
-from adaste_tf import data
+from adaste_tf import data, export, tflite_file
 from adaste_tf.zoo import larq_nets, larq_training, machine, plots
 
 import numpy as np
@@ -36,6 +37,18 @@ def load(train_size: int):
         return (a.astype(np.float32) / 255.0)[..., None]
 
     return (images(x[:train_size]), y[:train_size]), (images(x_test), y_test)
+
+
+def lce_parity(model, images) -> dict:
+    """The model converted by LCE: its binary convolutions, and how closely LCE's interpreter
+    predicts what Keras does on `images`."""
+    flatbuffer = export.convert(model, engine="lce")
+    report = export.verify(model, flatbuffer, images)
+    return {
+        "LceBconv2d": tflite_file.inspect(flatbuffer).op_counts.get("LceBconv2d", 0),
+        "argmax_agreement": report.argmax_agreement,
+        "max_abs_diff": report.max_abs_diff,
+    }
 
 
 def summary(runs: list[dict]) -> dict[str, dict]:
@@ -107,7 +120,7 @@ def main() -> None:
                     key = (network, activations, method.label, seed)
                     if key in done:
                         continue
-                    record, _ = larq_training.run(
+                    record, model = larq_training.run(
                         network,
                         method,
                         activations,
@@ -117,6 +130,8 @@ def main() -> None:
                         batch_size=args.batch_size,
                         width=args.width,
                     )
+                    if args.lce:
+                        record["lce"] = lce_parity(model, dataset[1][0][:1000])
                     runs.append(record)
                     print(
                         f"{network}/{activations}/{method.label} seed {seed}: "
