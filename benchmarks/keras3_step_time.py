@@ -150,6 +150,16 @@ def build(network: str, estimator: str, args, path: str = "keras3"):
     else:
         raise ValueError(f"`--networks`: unknown network {network!r}; one of {NETWORKS}")
     model = k.Model(inputs, outputs)
+    if estimator != "ste_sign":
+        # beta held at its initial value on purpose (its value does not change a step's cost):
+        # a scheduler with a constant schedule says so, and no unscheduled-beta warning comes.
+        from adaste_tf import schedules
+
+        if path == "larq":
+            from adaste_tf.callbacks import RelaxationScheduler
+        else:
+            from adaste_tf.keras3 import RelaxationScheduler
+        RelaxationScheduler(schedules.Constant()).set_model(model)
     model.compile(
         k.optimizers.Adam(1e-3),
         k.losses.SparseCategoricalCrossentropy(from_logits=True),
