@@ -25,8 +25,7 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:AdaSTE.*trains a weight with no adaste_tf:UserWarning"
 )
 
-sys.path.insert(0, str(Path(__file__).parent / "keras3"))
-import fashion_mnist_budget as budget  # noqa: E402
+from keras3 import fashion_mnist_budget as budget  # noqa: E402  (tests/keras3)
 
 
 def _kernel_gradient(layer, x, r, jit):

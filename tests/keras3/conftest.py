@@ -9,14 +9,11 @@ larq quantizer instead (tests/test_keras3_tf_backend.py). Run here with
 
 import importlib.util
 import os
-import sys
-from pathlib import Path
 
 if importlib.util.find_spec("jax") is None:
     collect_ignore_glob = ["test_*.py"]
 else:
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/oracle.py
 
     import keras
     import numpy as np

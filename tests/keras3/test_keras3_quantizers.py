@@ -11,9 +11,9 @@ from adaste_tf.keras3 import AdaSTE, QuantDense, SteSign, ops, quantizers
 import keras
 import numpy as np
 import pytest
-from keras3_helpers import gradients
 
 import oracle
+from keras3.keras3_helpers import gradients
 
 # The keys of the larq path's AdaSTE.get_config (tests/test_keras3_tf_backend.py checks they
 # are still those).

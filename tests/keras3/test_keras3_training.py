@@ -5,13 +5,13 @@ that trains as the larq path does on the same budget."""
 from adaste_tf.keras3 import AdaSTE, QuantConv2D, QuantDense, RelaxationScheduler
 from adaste_tf.keras3.callbacks import find_adaste_quantizers
 
-import fashion_mnist_budget as budget
 import keras
 import numpy as np
 import pytest
-from keras3_helpers import gradients
 
 import oracle
+from keras3 import fashion_mnist_budget as budget
+from keras3.keras3_helpers import gradients
 
 
 @pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
