@@ -19,6 +19,13 @@ else:
     import numpy as np
     import pytest
 
+    def pytest_configure(config):
+        # Gradients are taken without a RelaxationScheduler on purpose in most tests here; the
+        # warning itself is tested with pytest.warns, which sees it whatever the filters.
+        config.addinivalue_line(
+            "filterwarnings", "ignore:AdaSTE.*trains a weight with no adaste_tf:UserWarning"
+        )
+
     @pytest.fixture(autouse=True)
     def _fresh_keras_session():
         """Each test starts with a clean Keras state and fixed seeds."""
