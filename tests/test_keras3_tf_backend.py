@@ -26,31 +26,15 @@ pytestmark = pytest.mark.filterwarnings(
 )
 
 from keras3 import fashion_mnist_budget as budget  # noqa: E402  (tests/keras3)
+from keras3.keras3_helpers import gradients, kernel_case, kernel_gradient_cases  # noqa: E402
 
 
-def _kernel_gradient(layer, x, r, jit):
-    def step(x):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(layer(x) * r)
-        kernel = layer.kernel
-        return tape.gradient(loss, kernel.value if isinstance(kernel, keras.Variable) else kernel)
-
-    return (tf.function(step, jit_compile=True) if jit else step)(tf.constant(x)).numpy()
-
-
-@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
-@pytest.mark.parametrize("variant", _rules.VARIANTS)
-@pytest.mark.parametrize("alpha", [0.01, 0.2])
-@pytest.mark.parametrize("beta_times_alpha", [0.0, 0.3, 0.97, 1.5])
+@kernel_gradient_cases
 def test_quantdense_kernel_gradient_equals_the_larq_quantizers(
     variant, alpha, beta_times_alpha, jit, rng
 ):
     beta = beta_times_alpha / alpha
-    x = rng.normal(size=(8, 6)).astype(np.float32)
-    r = rng.normal(size=(8, 5)).astype(np.float32)
-    theta = rng.uniform(-1.5, 1.5, size=(6, 5)).astype(np.float32)
-    theta[0, 0] = 0.0
-    theta[1, 1] = 1.0 - alpha * beta
+    x, r, theta = kernel_case(rng, alpha, beta)
     layers = []
     for make_layer, make_quantizer in (
         (lq.layers.QuantDense, LarqAdaSTE),
@@ -62,7 +46,7 @@ def test_quantdense_kernel_gradient_equals_the_larq_quantizers(
         layer.build((None, 6))
         layer.kernel.assign(theta)
         layers.append(layer)
-    larq_path, keras3_path = (_kernel_gradient(layer, x, r, jit) for layer in layers)
+    larq_path, keras3_path = (gradients(layer, x, r, jit) for layer in layers)
     np.testing.assert_allclose(keras3_path, larq_path, rtol=1e-6, atol=1e-7)
 
 
@@ -80,17 +64,7 @@ def test_quantconv2d_with_binary_activations_equals_larqs(jit, rng):
                            kernel_quantizer=make_quantizer(beta=0.7), use_bias=False)  # fmt: skip
         layer.build(x.shape)
         layer.kernel.assign(theta)
-
-        def step(x, layer=layer):
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                loss = tf.reduce_sum(layer(x) * r)
-            kernel = layer.kernel
-            kernel = kernel.value if isinstance(kernel, keras.Variable) else kernel
-            return tape.gradient(loss, [kernel, x])
-
-        step = tf.function(step, jit_compile=True) if jit else step
-        outputs.append([g.numpy() for g in step(tf.constant(x))])
+        outputs.append([gradients(layer, x, r, jit, wrt) for wrt in ("kernel", "input")])
     for keras3_path, larq_path in zip(outputs[1], outputs[0]):
         np.testing.assert_allclose(keras3_path, larq_path, rtol=1e-5, atol=1e-6)
 

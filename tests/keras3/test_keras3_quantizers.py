@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import oracle
-from keras3.keras3_helpers import gradients
+from keras3.keras3_helpers import gradients, kernel_case, kernel_gradient_cases
 
 # The keys of the larq path's AdaSTE.get_config (tests/test_keras3_tf_backend.py checks they
 # are still those).
@@ -30,19 +30,12 @@ def _dense(quantizer, theta, units=5, **kwargs):
     return layer
 
 
-@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
-@pytest.mark.parametrize("variant", _rules.VARIANTS)
-@pytest.mark.parametrize("alpha", [0.01, 0.2])
-@pytest.mark.parametrize("beta_times_alpha", [0.0, 0.3, 0.97, 1.5])
+@kernel_gradient_cases
 def test_quantdense_kernel_gradient_equals_the_larq_paths(
     variant, alpha, beta_times_alpha, jit, rng
 ):
     beta = beta_times_alpha / alpha
-    x = rng.normal(size=(8, 6)).astype(np.float32)
-    r = rng.normal(size=(8, 5)).astype(np.float32)
-    theta = rng.uniform(-1.5, 1.5, size=(6, 5)).astype(np.float32)
-    theta[0, 0] = 0.0
-    theta[1, 1] = 1.0 - alpha * beta  # the zone boundary
+    x, r, theta = kernel_case(rng, alpha, beta)
     q = AdaSTE(alpha=alpha, beta=0.01, variant=variant, max_scale=3.0)
     q.beta = beta  # the variable, not the constructor's beta, drives the backward
     got = gradients(_dense(q, theta), x, r, jit)
