@@ -43,14 +43,8 @@ def quicknet(
     kernel_quantizer: Any = "ste_sign",
     input_quantizer: Any = "ste_sign",
     *,
-    width: float = 1.0,
-    sections: Sequence[int] = (32, 64, 128),
-    blocks: int = 2,
-    kernel_initializer: Any = "glorot_uniform",
-    kernel_constraint: Any = None,
-    batchnorm_affine: bool = True,
-    binarize_first_last: bool = False,
     name: str = "quicknet",
+    **options: Any,
 ) -> tf.keras.Model:
     """A QuickNet-like network (larq-zoo `sota.QuickNet`, narrowed).
 
@@ -72,32 +66,22 @@ def quicknet(
             config dict; each layer gets its own copy).
         input_quantizer: larq quantizer of their inputs: `"ste_sign"` for binary activations,
             None for real ones.
-        width: multiplier of every section's channels, > 0.
-        sections: channels of each section (before `width`).
-        blocks: residual blocks per section, >= 1.
-        kernel_initializer: initializer of the binary kernels.
-        kernel_constraint: constraint of the binary kernels (larq's estimators: "weight_clip").
-        batchnorm_affine: BatchNorm with a learnable scale and center (larq-zoo), or without.
-        binarize_first_last: also quantize the stem and the head (no input quantizer on the
-            stem: its input is the image).
         name: the model's name.
+        **options: keyword options, each checked, an unknown one an error:
+            `width` (multiplier of every section's channels, > 0; 1.0),
+            `sections` (channels of each section before `width`; (32, 64, 128)),
+            `blocks` (residual blocks per section, >= 1; 2),
+            `kernel_initializer` (of the binary kernels; Glorot),
+            `kernel_constraint` (of the binary kernels; larq's estimators: "weight_clip"),
+            `batchnorm_affine` (BatchNorm with a learnable scale and center, as larq-zoo;
+            True), `binarize_first_last` (also quantize the stem and the head, with no input
+            quantizer on the stem: its input is the image; False).
 
     Returns:
         An uncompiled `tf.keras.Model`.
     """
     build = _Builder(
-        "larq_nets.quicknet",
-        input_shape,
-        num_classes,
-        kernel_quantizer,
-        input_quantizer,
-        width,
-        sections,
-        blocks,
-        kernel_initializer,
-        kernel_constraint,
-        batchnorm_affine,
-        binarize_first_last,
+        "larq_nets.quicknet", input_shape, num_classes, kernel_quantizer, input_quantizer, **options
     )
     inputs = tf.keras.Input(shape=build.input_shape)
     x = build.layers.conv(build.channels[0], 3, "stem_conv", position="first", strides=2)(inputs)
@@ -130,14 +114,8 @@ def birealnet(
     kernel_quantizer: Any = "ste_sign",
     input_quantizer: Any = "ste_sign",
     *,
-    width: float = 1.0,
-    sections: Sequence[int] = (32, 64, 128),
-    blocks: int = 2,
-    kernel_initializer: Any = "glorot_uniform",
-    kernel_constraint: Any = None,
-    batchnorm_affine: bool = True,
-    binarize_first_last: bool = False,
     name: str = "birealnet",
+    **options: Any,
 ) -> tf.keras.Model:
     """A Bi-Real Net / BinaryResNetE-like network (larq-zoo `literature.BiRealNet` and
     `BinaryResNetE18`, narrowed).
@@ -154,9 +132,9 @@ def birealnet(
         TensorShape([1, 1, 8, 16])
 
     Args:
-        input_shape, num_classes, kernel_quantizer, input_quantizer, width, sections, blocks,
-            kernel_initializer, kernel_constraint, batchnorm_affine, binarize_first_last, name:
-            as in `quicknet`.
+        input_shape, num_classes, kernel_quantizer, input_quantizer, name, **options: as in
+            `quicknet` (`width`, `sections`, `blocks`, `kernel_initializer`,
+            `kernel_constraint`, `batchnorm_affine`, `binarize_first_last`).
 
     Returns:
         An uncompiled `tf.keras.Model`.
@@ -167,13 +145,7 @@ def birealnet(
         num_classes,
         kernel_quantizer,
         input_quantizer,
-        width,
-        sections,
-        blocks,
-        kernel_initializer,
-        kernel_constraint,
-        batchnorm_affine,
-        binarize_first_last,
+        **options,
     )
     inputs = tf.keras.Input(shape=build.input_shape)
     x = build.layers.conv(build.channels[0], 3, "stem_conv", position="first")(inputs)
@@ -204,18 +176,19 @@ class _Builder:
 
     def __init__(
         self,
-        owner,
-        input_shape,
-        num_classes,
-        kernel_quantizer,
-        input_quantizer,
-        width,
-        sections,
-        blocks,
-        kernel_initializer,
-        kernel_constraint,
-        batchnorm_affine,
-        binarize_first_last,
+        owner: str,
+        input_shape: Sequence[int],
+        num_classes: int,
+        kernel_quantizer: Any,
+        input_quantizer: Any,
+        *,
+        width: float = 1.0,
+        sections: Sequence[int] = (32, 64, 128),
+        blocks: int = 2,
+        kernel_initializer: Any = "glorot_uniform",
+        kernel_constraint: Any = None,
+        batchnorm_affine: bool = True,
+        binarize_first_last: bool = False,
     ):
         self.input_shape = _input_shape(input_shape, owner, rank=3)
         self.num_classes = validation.integer("num_classes", num_classes, minimum=2, owner=owner)
