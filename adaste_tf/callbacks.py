@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import types
 import warnings
 import weakref
 from collections.abc import Callable
+from typing import cast
 
-from adaste_tf import _keras_setup, schedules, validation
+from adaste_tf import _keras_setup, _scheduling, schedules
 from adaste_tf.optimizers import AdaSTEMomentum, OfficialMomentum, _bop_refusal
 from adaste_tf.quantizers import SLOTS, WEIGHT_SLOTS, AdaSTE
 
 import larq as lq
-import numpy as np
 import tensorflow as tf
 
 __all__ = [
@@ -30,7 +29,7 @@ __all__ = [
 # The optimizers that train AdaSTE's rules the way the official code does (check_optimizer).
 _ADASTE_OPTIMIZERS = (AdaSTEMomentum, OfficialMomentum)
 
-UPDATE_FREQUENCIES = ("epoch", "batch")
+UPDATE_FREQUENCIES = _scheduling.UPDATE_FREQUENCIES
 
 # The scheduler of each running fit, keyed by the History object Keras makes for every fit
 # (`model.history`, set before any callback's on_train_begin): two schedulers in one fit would
@@ -386,7 +385,7 @@ class DiagnosticsLogger(tf.keras.callbacks.Callback):
         return {"log_dir": self.log_dir}
 
 
-class RelaxationScheduler(tf.keras.callbacks.Callback):
+class RelaxationScheduler(_scheduling.SchedulerLogic, tf.keras.callbacks.Callback):
     """Sets beta of every AdaSTE quantizer in the model from a schedule, and logs it.
 
     Without a schedule it runs AdaSTE's whole relaxation path within the run it schedules: the
@@ -453,6 +452,9 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             `fit`'s `epochs`; a custom loop must give them. Not used with a `schedule`.
     """
 
+    _QUANTIZER = "adaste_tf.quantizers.AdaSTE"
+    _LAYERS = "larq layers"
+
     def __init__(
         self,
         schedule: schedules.BetaSchedule | str | dict | Callable[[float], float] | None = None,
@@ -465,55 +467,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
         # Keras may pass its logs as tensors: the batch hooks read none, so no step waits for
         # the device to hand them over.
         self._supports_tf_logs = True
-        owner = type(self).__name__
-        self.epochs = (
-            None if epochs is None else validation.integer("epochs", epochs, minimum=1, owner=owner)
-        )
-        if schedule is not None and epochs is not None:
-            raise ValueError(
-                f"{owner}: `epochs` sets the length of the default schedule and is not used with "
-                f"a `schedule` (got schedule={schedule!r}, epochs={epochs!r}). Fix: pass one of "
-                f"them; for the default path over N epochs with another setting use "
-                f"schedules.Geometric.compressed(N, ...)."
-            )
-        # None: the default path, made for the run's epochs once they are known.
-        self._given_schedule = None if schedule is None else schedules.get(schedule)
-        self._run_epochs: int | None = self.epochs  # else `fit`'s, at its start
-        self.update_freq = validation.choice(
-            "update_freq", update_freq, UPDATE_FREQUENCIES, owner=owner
-        )
-        # Keras callbacks take verbose as a bool too.
-        self.verbose = (
-            int(verbose)
-            if isinstance(verbose, bool)
-            else validation.integer("verbose", verbose, minimum=0, owner=owner)
-        )
-        self.steps_per_epoch = (
-            None
-            if steps_per_epoch is None
-            else validation.integer("steps_per_epoch", steps_per_epoch, minimum=1, owner=owner)
-        )
-        self._quantizers: list[AdaSTE] = []
-        self._names: dict[int, str] = {}  # each quantizer's `<layer>/<slot>`, by id
-        self._epoch = 0
-        self._counted_steps: int | None = None  # steps of an epoch, counted when Keras has none
-        self._steps_this_epoch = 0
-        self._pending_index = 0.0
-        self._trained_index = 0.0  # the index of the last step that ran
-
-    @property
-    def schedule(self) -> schedules.BetaSchedule:
-        """The schedule in use: the one given, or the default path for the run's epochs."""
-        if self._given_schedule is not None:
-            return self._given_schedule
-        if self._run_epochs is None:
-            raise ValueError(
-                "RelaxationScheduler: the default schedule runs the relaxation path within the "
-                "run's epochs, and this run's are not known. Fix: in a custom training loop "
-                "pass them, RelaxationScheduler(epochs=N), or give a schedule (for example "
-                "schedules.Geometric.compressed(N) or schedule='official')."
-            )
-        return schedules.Geometric.compressed(self._run_epochs)
+        self._setup(schedule, update_freq, verbose, steps_per_epoch, epochs)
 
     # -- model and quantizers ------------------------------------------------------------------
 
@@ -531,10 +485,6 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             quantizer._scheduled = True
         return found
 
-    def _name(self, quantizer: AdaSTE) -> str:
-        """`quantizer`'s layer and slot (`fc1/kernel`), or its own name outside larq's slots."""
-        return self._names.get(id(quantizer)) or str(quantizer.name)
-
     def _betas(self, value: Callable[[AdaSTE], float]) -> Betas:
         """`value(quantizer)` for each quantizer, keyed by its layer and slot (its own name for
         one held outside larq's slots)."""
@@ -544,11 +494,6 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             {q.name: name for name, q in zip(names, self._quantizers, strict=True)},
         )
 
-    @property
-    def quantizers(self) -> list[AdaSTE]:
-        """The AdaSTE quantizers this callback drives (as last found in the model)."""
-        return list(self._quantizers)
-
     def _refresh(self) -> None:
         """Find the quantizers again, setting new ones (made since) to the current index."""
         known = {id(q) for q in self._quantizers}
@@ -557,39 +502,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             if id(quantizer) not in known:
                 quantizer.beta_variable.assign(self.beta_for(quantizer, self._trained_index))
 
-    def _require_quantizers(self) -> None:
-        if not self._quantizers:
-            raise ValueError(
-                f"RelaxationScheduler: the model {self.model.name!r} has no AdaSTE quantizer to "
-                f"schedule. Use kernel_quantizer='adaste' (or adaste_tf.quantizers.AdaSTE(...)) "
-                f"in its larq layers, or remove the callback."
-            )
-
     # -- values --------------------------------------------------------------------------------
-
-    def beta_for(self, quantizer: AdaSTE, index: float) -> float:
-        """The beta that `quantizer` gets at epoch `index`, checked to be finite and >= 0 as the
-        float32 that is stored."""
-        try:
-            beta = self.schedule(index, initial_beta=quantizer.initial_beta, alpha=quantizer.alpha)
-        except TypeError as error:
-            # A value that is not a number (None, a string, a list, a tensor of several values):
-            # say which schedule, when, and for which quantizer.
-            raise TypeError(
-                f"RelaxationScheduler: the schedule {self.schedule!r} failed at epoch {index:g} "
-                f"for quantizer {self._name(quantizer)!r}: {error} A schedule must return a finite "
-                f"number >= 0."
-            ) from error
-        with np.errstate(over="ignore"):
-            stored = float(np.float32(beta))
-        if not math.isfinite(stored) or stored < 0:
-            raise ValueError(
-                f"RelaxationScheduler: the schedule {self.schedule!r} returned beta={beta!r} at "
-                f"epoch {index:g} for quantizer {self._name(quantizer)!r}, which is {stored!r} as "
-                f"the float32 that beta is stored in; a schedule must return a finite number >= 0 "
-                f"(at most {float(np.finfo(np.float32).max):.3g})."
-            )
-        return beta
 
     def apply(self, index: float) -> Betas:
         """Set every quantizer's beta for epoch `index` (fractional between epochs); return
@@ -605,16 +518,7 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             >>> scheduler.apply(0)
             {'fc1/kernel': 0.5}
         """
-        index = validation.real("index", index, minimum=0.0, owner="RelaxationScheduler.apply")
-        if self.model is None:
-            raise ValueError(
-                "RelaxationScheduler.apply: a model must be set first: call set_model(model)."
-            )
-        if not self._quantizers:  # a model built since set_model; per step, no search
-            self._refresh()
-        self._require_quantizers()
-        self._trained_index = self._pending_index = float(index)
-        return self._assign(index)
+        return cast(Betas, self._apply(index))  # this path's `_assign` makes a Betas
 
     def _assign(self, index: float) -> Betas:
         def assign(quantizer: AdaSTE) -> float:
@@ -624,9 +528,8 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
 
         return self._betas(assign)
 
-    def _steps(self) -> int | None:
-        params = getattr(self, "params", None) or {}
-        return params.get("steps") or self.steps_per_epoch or self._counted_steps
+    def _final_beta(self, quantizer: AdaSTE) -> float:
+        return quantizer.beta
 
     # -- Keras hooks ---------------------------------------------------------------------------
 
@@ -641,71 +544,26 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
                     "the list would silently win. Fix: pass one RelaxationScheduler in "
                     "callbacks=[...]."
                 )
-        params = getattr(self, "params", None) or {}
-        self._run_epochs = self.epochs or params.get("epochs")  # the user's, if given
-        if self._given_schedule is None and self._sets_one_beta_per_run():
-            warnings.warn(
-                "RelaxationScheduler: this fit has 1 epoch and beta is set at the start of "
-                "each epoch (update_freq='epoch'), so the default path cannot run: every "
-                "AdaSTE quantizer keeps its first beta for the whole fit. Fix: "
-                "RelaxationScheduler(update_freq='batch') runs the path within the epoch; "
-                "or train for 2 epochs or more.",
-                UserWarning,
-                stacklevel=2,
-            )
+        self._begin_run()
         self._warn_if_tensorboard_comes_first()
         self._refresh()
         check_optimizer(self.model)
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-        self._steps_this_epoch = 0
-        self._pending_index = self._trained_index = float(epoch)
+    def _epoch_started(self) -> None:
         self._refresh()
         for quantizer in self._quantizers:  # the epoch's diagnostics, logged at its end
             quantizer.reset_diagnostics()
-        if self.update_freq == "epoch" and self._quantizers:
-            self._assign(epoch)
-            if self.verbose:
-                print(
-                    f"\nEpoch {epoch + 1}: RelaxationScheduler setting beta to "
-                    f"{self._describe_betas()}."
-                )
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.update_freq != "batch":
-            return
-        steps = self._steps()
-        index = self._epoch + (min(batch / steps, 1.0) if steps else 0.0)
-        self._assign(index)
-        self._pending_index = index
 
     def on_train_batch_end(self, batch, logs=None):
-        self._steps_this_epoch = batch + 1
-        # Keras calls on_train_batch_begin once more at the end of data of unknown length; only
-        # an index whose step ran is the one to log.
-        self._trained_index = self._pending_index
+        super().on_train_batch_end(batch, logs)
         if not self._quantizers:  # layers made in build() exist after the first step
             self._refresh()
             self._require_quantizers()
             check_optimizer(self.model)
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self._counted_steps is None and self._steps_this_epoch:
-            self._counted_steps = self._steps_this_epoch
+    def _epoch_ended(self, epoch: int) -> None:
         if self.model is not None:
             _diagnostics_into_history(self.model, epoch)
-        if logs is None or not self._quantizers:
-            return
-        betas = self._betas(lambda q: self.beta_for(q, self._trained_index))
-        logs["beta"] = next(iter(betas.values()))
-        # Per quantizer whenever their schedules can differ (another start or alpha), in every
-        # epoch: History's columns must not come and go once the betas meet at a cap.
-        if (
-            len({(q.initial_beta, q.alpha) for q in self._quantizers}) > 1
-            or len(set(betas.values())) > 1
-        ):
-            logs.update({f"beta/{name}": value for name, value in betas.items()})
 
     def _warn_if_tensorboard_comes_first(self) -> None:
         # Keras's CallbackList (the caller of this hook) hands each callback the same epoch
@@ -733,50 +591,6 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
                 return
             frame = frame.f_back
 
-    def _sets_one_beta_per_run(self) -> bool:
-        """Whether beta is set once per epoch in a run of one epoch: only the schedule's epoch-0
-        value is ever used."""
-        return self.update_freq == "epoch" and self._run_epochs == 1
-
-    def on_train_end(self, logs=None):
-        # The relaxed weight is sign(theta) only once alpha * beta >= 1; the float32 beta of
-        # the cap 1 / alpha can round below it.
-        short = [q for q in self._quantizers if q.alpha * q.beta < 1.0 - 1e-6]
-        if short:
-            lowest = min(short, key=lambda q: q.beta)
-            if self._sets_one_beta_per_run():
-                fix = (
-                    "beta is set at the start of each epoch and this run had 1: pass "
-                    "update_freq='batch' to follow the schedule within it (in a custom loop, "
-                    "apply(step / steps) before each step)."
-                )
-            elif self._given_schedule is None and self.epochs and self._epoch + 1 < self.epochs:
-                fix = (
-                    f"This fit ended at epoch {self._epoch + 1} of the {self.epochs}-epoch path "
-                    f"given as `epochs`: fit(initial_epoch={self._epoch + 1}, epochs=...) with "
-                    f"RelaxationScheduler(epochs={self.epochs}) continues it."
-                )
-            elif self._given_schedule is None:
-                fix = (
-                    "The default schedule reaches it at 38% of the run from AdaSTE's default "
-                    "initial beta (0.01); a run ends short when it stops early (EarlyStopping, "
-                    "an interruption, fit called in pieces: when resuming, pass the same total "
-                    "epochs with initial_epoch) or starts from a far smaller beta."
-                )
-            else:
-                fix = (
-                    "The default schedule (schedule=None) completes it within the epochs of the "
-                    "fit; when resuming, pass the same total epochs with initial_epoch."
-                )
-            warnings.warn(
-                f"RelaxationScheduler: training ended with beta={lowest.beta:.4g} for "
-                f"{len(short)} of {len(self._quantizers)} AdaSTE quantizers (lowest: "
-                f"{self._name(lowest)!r}), short of 1/alpha={1.0 / lowest.alpha:.4g}, where the "
-                f"relaxed weight becomes sign(theta): the relaxation path was not completed. {fix}",
-                UserWarning,
-                stacklevel=2,
-            )
-
     def current_betas(self) -> Betas:
         """The current beta of each quantizer, by layer and slot (`fc1/kernel`), as the
         diagnostics are named (`Betas`).
@@ -792,24 +606,3 @@ class RelaxationScheduler(tf.keras.callbacks.Callback):
             {'fc1/kernel': 0.01}
         """
         return self._betas(lambda q: q.beta)
-
-    def _describe_betas(self) -> str:
-        values = sorted(set(self.current_betas().values()))
-        return ", ".join(f"{v:.6g}" for v in values)
-
-    def get_config(self):
-        return {
-            "schedule": (
-                None
-                if self._given_schedule is None
-                else schedules.config_value(self._given_schedule)
-            ),
-            "update_freq": self.update_freq,
-            "verbose": self.verbose,
-            "steps_per_epoch": self.steps_per_epoch,
-            "epochs": self.epochs,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
