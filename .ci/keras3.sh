@@ -3,7 +3,7 @@
 # only what that path needs: keras 3, JAX on CPU, NumPy 2 and pytest, at the versions of
 # constraints/keras3.txt, and no TensorFlow and no larq. The package goes in without its
 # dependencies (its base install is the larq path's: TensorFlow, larq, NumPy < 2). Runs
-# tests/keras3 and the docstring examples of adaste_tf/keras3 and adaste_tf/_rules.py there,
+# tests/keras3 and the docstring examples of adaste_tf/keras3 and of the shared modules there,
 # with --confcutdir so that tests/conftest.py (which imports TensorFlow) is not loaded. The
 # TensorFlow backend is tested in the main suite (tests/test_keras3_tf_backend.py).
 set -euo pipefail
@@ -40,4 +40,4 @@ print(f"keras3: keras {keras.__version__} ({keras.backend.backend()}), jax {jax.
       f"numpy {numpy.__version__}; no tensorflow, no larq")
 PYTHON
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider --confcutdir=tests/keras3 \
-    tests/keras3 adaste_tf/keras3 adaste_tf/_rules.py
+    tests/keras3 adaste_tf/keras3 adaste_tf/_rules.py adaste_tf/_scheduling.py

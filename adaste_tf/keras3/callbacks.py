@@ -1,8 +1,9 @@
 """`RelaxationScheduler` for Keras 3: drives AdaSTE's beta during `fit`, as the larq path's.
 
-The schedules are the larq path's own (`adaste_tf.schedules`, plain Python): the same default
-path, the same `schedule=` names, configs and callables, the same batch mode and resume
-semantics (beta is a pure function of the epoch Keras passes).
+The schedules are the larq path's own (`adaste_tf.schedules`, plain Python), and so is the
+scheduler's logic (`adaste_tf._scheduling`): the same default path, the same `schedule=` names,
+configs and callables, the same batch mode and resume semantics (beta is a pure function of the
+epoch Keras passes), the same messages.
 
 Examples:
     >>> import keras
@@ -16,16 +17,12 @@ Examples:
 
 from __future__ import annotations
 
-import math
-import warnings
 from collections.abc import Callable
-from typing import Any
 
-from adaste_tf import schedules, validation
+from adaste_tf import _scheduling, schedules
 from adaste_tf.keras3.quantizers import PACKAGE, AdaSTE
 
 import keras
-import numpy as np
 
 __all__ = [
     "RelaxationScheduler",
@@ -35,7 +32,7 @@ __all__ = [
     "UPDATE_FREQUENCIES",
 ]
 
-UPDATE_FREQUENCIES = ("epoch", "batch")
+UPDATE_FREQUENCIES = _scheduling.UPDATE_FREQUENCIES
 
 # The schedules in Keras 3 configs (the larq path registers them with tf.keras).
 schedules.register_all(keras.saving.register_keras_serializable(package=PACKAGE))
@@ -93,7 +90,7 @@ def quantizer_names(model: keras.layers.Layer) -> dict[int, str]:
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
-class RelaxationScheduler(keras.callbacks.Callback):
+class RelaxationScheduler(_scheduling.SchedulerLogic, keras.callbacks.Callback):
     """Sets beta of every AdaSTE quantizer in the model from a schedule, and logs it (Keras 3).
 
     The larq path's `adaste_tf.callbacks.RelaxationScheduler` for Keras 3 models; read it for
@@ -133,6 +130,9 @@ class RelaxationScheduler(keras.callbacks.Callback):
             wins over `fit`'s epochs.
     """
 
+    _QUANTIZER = "adaste_tf.keras3.AdaSTE"
+    _LAYERS = "adaste_tf.keras3 layers"
+
     def __init__(
         self,
         schedule: schedules.BetaSchedule | str | dict | Callable[[float], float] | None = None,
@@ -142,59 +142,15 @@ class RelaxationScheduler(keras.callbacks.Callback):
         epochs: int | None = None,
     ):
         super().__init__()
-        owner = type(self).__name__
-        self.epochs = (
-            None if epochs is None else validation.integer("epochs", epochs, minimum=1, owner=owner)
+        self._setup(
+            schedule,
+            update_freq,
+            verbose,
+            steps_per_epoch,
+            epochs,
+            deserialize=keras.saving.deserialize_keras_object,
+            serializer=keras.saving.serialize_keras_object,
         )
-        if schedule is not None and epochs is not None:
-            raise ValueError(
-                f"{owner}: `epochs` sets the length of the default schedule and is not used with "
-                f"a `schedule` (got schedule={schedule!r}, epochs={epochs!r}). Fix: pass one."
-            )
-        self._given_schedule = (
-            None
-            if schedule is None
-            else schedules.get(schedule, deserialize=keras.saving.deserialize_keras_object)
-        )
-        self.update_freq = validation.choice(
-            "update_freq", update_freq, UPDATE_FREQUENCIES, owner=owner
-        )
-        self.verbose = (
-            int(verbose)
-            if isinstance(verbose, bool)
-            else validation.integer("verbose", verbose, minimum=0, owner=owner)
-        )
-        self.steps_per_epoch = (
-            None
-            if steps_per_epoch is None
-            else validation.integer("steps_per_epoch", steps_per_epoch, minimum=1, owner=owner)
-        )
-        self._run_epochs: int | None = self.epochs
-        self._quantizers: list[AdaSTE] = []
-        self._names: dict[int, str] = {}  # each quantizer's `<layer>/<slot>`, by id
-        self._epoch = 0
-        self._counted_steps: int | None = None
-        self._steps_this_epoch = 0
-        self._pending_index = 0.0
-        self._trained_index = 0.0  # the index of the last step that ran
-
-    @property
-    def schedule(self) -> schedules.BetaSchedule:
-        """The schedule in use: the one given, or the default path for the run's epochs."""
-        if self._given_schedule is not None:
-            return self._given_schedule
-        if self._run_epochs is None:
-            raise ValueError(
-                "RelaxationScheduler: the default schedule runs the relaxation path within the "
-                "run's epochs, and this run's are not known. Fix: in a custom training loop "
-                "pass them, RelaxationScheduler(epochs=N), or give a schedule."
-            )
-        return schedules.Geometric.compressed(self._run_epochs)
-
-    @property
-    def quantizers(self) -> list[AdaSTE]:
-        """The AdaSTE quantizers this callback drives (as last found in the model)."""
-        return list(self._quantizers)
 
     def set_model(self, model):
         super().set_model(model)
@@ -208,30 +164,8 @@ class RelaxationScheduler(keras.callbacks.Callback):
         for quantizer in self._quantizers:
             quantizer._scheduled = True
 
-    def _name(self, quantizer: AdaSTE) -> str:
-        """`quantizer`'s layer and slot (`fc1/kernel`), or its own name outside the slots."""
-        return self._names.get(id(quantizer)) or str(quantizer.name)
-
-    def _require_quantizers(self) -> None:
-        if not self._quantizers:
-            raise ValueError(
-                f"RelaxationScheduler: the model {self.model.name!r} has no AdaSTE quantizer to "
-                f"schedule. Use kernel_quantizer='adaste' (or adaste_tf.keras3.AdaSTE(...)) in "
-                f"its adaste_tf.keras3 layers, or remove the callback."
-            )
-
-    def beta_for(self, quantizer: AdaSTE, index: float) -> float:
-        """The beta `quantizer` gets at epoch `index`, checked to be a finite float32 >= 0."""
-        beta = self.schedule(index, initial_beta=quantizer.initial_beta, alpha=quantizer.alpha)
-        with np.errstate(over="ignore"):
-            stored = float(np.float32(beta))
-        if not math.isfinite(stored) or stored < 0:
-            raise ValueError(
-                f"RelaxationScheduler: the schedule {self.schedule!r} returned beta={beta!r} at "
-                f"epoch {index:g} for quantizer {quantizer.name!r} ({stored!r} as the float32 "
-                f"beta is stored in); a schedule must return a finite number >= 0."
-            )
-        return beta
+    def _refresh(self) -> None:
+        self._find(self.model)
 
     def apply(self, index: float) -> dict[str, float]:
         """Set every quantizer's beta for epoch `index` (fractional between epochs); return
@@ -245,16 +179,7 @@ class RelaxationScheduler(keras.callbacks.Callback):
             >>> round(list(scheduler.apply(50).values())[0], 3)
             50.005
         """
-        index = validation.real("index", index, minimum=0.0, owner="RelaxationScheduler.apply")
-        if self.model is None:
-            raise ValueError(
-                "RelaxationScheduler.apply: a model must be set first: call set_model(model)."
-            )
-        if not self._quantizers:
-            self._find(self.model)
-        self._require_quantizers()
-        self._trained_index = self._pending_index = float(index)
-        return self._assign(index)
+        return self._apply(index)
 
     def _assign(self, index: float) -> dict[str, float]:
         # JAX's fit keeps the state out of the variables during an epoch: write it back first,
@@ -269,98 +194,14 @@ class RelaxationScheduler(keras.callbacks.Callback):
             quantizer.beta_variable.assign(beta)
         return betas
 
-    def _steps(self) -> int | None:
-        params = getattr(self, "params", None) or {}
-        return params.get("steps") or self.steps_per_epoch or self._counted_steps
+    def _final_beta(self, quantizer: AdaSTE) -> float:
+        return self.beta_for(quantizer, self._trained_index)
 
     def on_train_begin(self, logs=None):
-        params = getattr(self, "params", None) or {}
-        self._run_epochs = self.epochs or params.get("epochs")  # the user's, if given
-        if self._given_schedule is None and self._sets_one_beta_per_run():
-            warnings.warn(
-                "RelaxationScheduler: this fit has 1 epoch and beta is set at the start of each "
-                "epoch (update_freq='epoch'), so the default path cannot run. Fix: "
-                "RelaxationScheduler(update_freq='batch'), or train for 2 epochs or more.",
-                UserWarning,
-                stacklevel=2,
-            )
+        self._begin_run()
         self._find(self.model)
         self._require_quantizers()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
-        self._steps_this_epoch = 0
-        self._pending_index = self._trained_index = float(epoch)
-        if self.update_freq == "epoch":
-            betas = self._assign(epoch)
-            if self.verbose:
-                values = ", ".join(f"{v:.6g}" for v in sorted(set(betas.values())))
-                print(f"\nEpoch {epoch + 1}: RelaxationScheduler setting beta to {values}.")
-
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.update_freq != "batch":
-            return
-        steps = self._steps()
-        index = self._epoch + (min(batch / steps, 1.0) if steps else 0.0)
-        self._assign(index)
-        self._pending_index = index
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._steps_this_epoch = batch + 1
-        self._trained_index = self._pending_index
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self._counted_steps is None and self._steps_this_epoch:
-            self._counted_steps = self._steps_this_epoch
-        if logs is None or not self._quantizers:
-            return
-        betas = {self._name(q): self.beta_for(q, self._trained_index) for q in self._quantizers}
-        logs["beta"] = next(iter(betas.values()))
-        if (
-            len({(q.initial_beta, q.alpha) for q in self._quantizers}) > 1
-            or len(set(betas.values())) > 1
-        ):
-            logs.update({f"beta/{name}": value for name, value in betas.items()})
-
-    def _sets_one_beta_per_run(self) -> bool:
-        return self.update_freq == "epoch" and self._run_epochs == 1
-
-    def on_train_end(self, logs=None):
-        # Relaxed weights are sign(theta) only once alpha * beta >= 1 (float32 may round below).
-        final = {id(q): self.beta_for(q, self._trained_index) for q in self._quantizers}
-        short = [q for q in self._quantizers if q.alpha * final[id(q)] < 1.0 - 1e-6]
-        if short:
-            lowest = min(short, key=lambda q: final[id(q)])
-            warnings.warn(
-                f"RelaxationScheduler: training ended with beta={final[id(lowest)]:.4g} for "
-                f"{len(short)} of {len(self._quantizers)} AdaSTE quantizers (lowest: "
-                f"{self._name(lowest)!r}), short of 1/alpha={1.0 / lowest.alpha:.4g}, where the "
-                f"relaxed weight becomes sign(theta): the relaxation path was not completed. When "
-                f"resuming, pass the same total epochs with initial_epoch; with one epoch use "
-                f"update_freq='batch'.",
-                UserWarning,
-                stacklevel=2,
-            )
 
     def current_betas(self) -> dict[str, float]:
         """The current beta of each quantizer, by layer and slot (`fc1/kernel`)."""
         return {self._name(q): q.beta for q in self._quantizers}
-
-    def get_config(self) -> dict[str, Any]:
-        return {
-            "schedule": (
-                None
-                if self._given_schedule is None
-                else schedules.config_value(
-                    self._given_schedule, serializer=keras.saving.serialize_keras_object
-                )
-            ),
-            "update_freq": self.update_freq,
-            "verbose": self.verbose,
-            "steps_per_epoch": self.steps_per_epoch,
-            "epochs": self.epochs,
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
