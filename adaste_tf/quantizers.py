@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from adaste_tf import ops, validation
+from adaste_tf import _quantizer_config, _rules, ops, validation
 from adaste_tf.registration import register
 
 import larq as lq
@@ -35,15 +35,9 @@ __all__ = [
     "SLOTS",
 ]
 
-# "bounded" (the default) and "paper" are derived in docs/method.md; "official" is the
-# official code's rule.
-VARIANTS = ("bounded", "paper", "official")
-
-# Cap on the inward scale of the "bounded" and "paper" variants, chosen by measurement for the
-# paper's rule (docs/usage.md, "The quantizer"): above 1, inward steps outgrow outward ones near
-# theta = 0 and the latent weights drift into flipping. The bounded rule applies it only to the
-# steps within flip reach.
-DEFAULT_MAX_SCALE = 1.0
+# The rules by name, and the cap on the inward scale of "bounded" and "paper": `_rules`'s.
+VARIANTS = _rules.VARIANTS
+DEFAULT_MAX_SCALE = _rules.DEFAULT_MAX_SCALE
 
 # What `metrics=` accepts: larq's flip ratio, and the backward's diagnostics (DIAGNOSTICS).
 METRICS = ("flip_ratio", "diagnostics")
@@ -58,15 +52,9 @@ DIAGNOSTICS = (*ops.REGIMES, "binary_regime", "inward_scale", "outward_scale", "
 # A latent weight this close to zero flips within about one Adam step at learning rate 1e-3.
 NEAR_ZERO = 1e-3
 
-# Version of the config that `AdaSTE.get_config` writes (key `_config_version`; a config without
-# it is version 1). Version 2 added `flip_reach` and the "bounded" variant; a version-1 config
-# names its variant, so it loads with the rule it was saved with. Version 3 added
-# `current_beta`, the value of the beta variable, which an h5 file keeps only in the config
-# (beta is not among the layer's weights); without it a quantizer starts at `beta`.
-# `from_config` reads this version and older ones and rejects newer ones: a newer adaste_tf may
-# have changed what a key means, and silently training with another backward is worse than
-# failing to load.
-CONFIG_VERSION = 3
+# Version of the config that `AdaSTE.get_config` writes (key `_config_version`), for both paths:
+# `_quantizer_config` says what each version added.
+CONFIG_VERSION = _quantizer_config.CONFIG_VERSION
 
 # larq's quantizer arguments ("slots") that quantize a weight, each with the attribute of the
 # weight it quantizes (larq's `_get_quantizer`): `kernel_quantizer` in every larq layer,
@@ -426,16 +414,15 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
         owner = type(self).__name__
         if tf.is_tensor(alpha) or isinstance(alpha, tf.Variable):
             raise _class_for_an_instance(type(self))
-        self.alpha = validation.real("alpha", alpha, minimum=0.0, strict=True, owner=owner)
-        self.initial_beta = validation.real("beta", beta, minimum=0.0, owner=owner)
-        self.variant = validation.choice("variant", variant, VARIANTS, owner=owner)
-        if max_scale is None:
-            max_scale = ops.OFFICIAL_MAX_SCALE if variant == "official" else DEFAULT_MAX_SCALE
-        self.max_scale = validation.real(
-            "max_scale", max_scale, minimum=0.0, strict=True, owner=owner
+        _quantizer_config.set_arguments(
+            self,
+            alpha=alpha,
+            beta=beta,
+            max_scale=max_scale,
+            variant=variant,
+            flip_reach=flip_reach,
+            sync_replicas=sync_replicas,
         )
-        self.flip_reach = validation.real("flip_reach", flip_reach, minimum=0.0, owner=owner)
-        self.sync_replicas = validation.boolean("sync_replicas", sync_replicas, owner=owner)
         metrics = validation.names("metrics", metrics, METRICS, owner=owner)
         super().__init__(metrics=None if metrics is None else list(metrics), **kwargs)
         # autocast=False: under a mixed policy beta must not be rounded to float16.
@@ -555,13 +542,7 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
             return
         _warned_unscheduled = True
         warnings.warn(
-            f"AdaSTE: quantizer {self.name!r} trains a weight with no "
-            f"adaste_tf.callbacks.RelaxationScheduler, so its beta never moves from "
-            f"{self.initial_beta:g} and the relaxed weights never become sign(theta) (beta "
-            f"reaches 1/alpha={1 / self.alpha:g} only on a schedule). Fix: "
-            f"model.fit(..., callbacks=[adaste_tf.callbacks.RelaxationScheduler()]); in a custom "
-            f"loop, scheduler.set_model(model) and scheduler.apply(epoch); for a fixed beta on "
-            f"purpose, RelaxationScheduler(schedules.Constant(beta)). Said once per process.",
+            _quantizer_config.unscheduled_message(self, "adaste_tf.callbacks.RelaxationScheduler"),
             UserWarning,
             stacklevel=2,
         )
@@ -579,36 +560,9 @@ class AdaSTE(lq.quantizers._BaseQuantizer):
             self.beta_variable.assign(store["0"])
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "alpha": self.alpha,
-            "beta": self.initial_beta,
-            "max_scale": self.max_scale,
-            "variant": self.variant,
-            "flip_reach": self.flip_reach,
-            "sync_replicas": self.sync_replicas,
-            "metrics": None if self._custom_metrics is None else list(self._custom_metrics),
-            "current_beta": self.beta,
-            "_config_version": CONFIG_VERSION,
-        }
+        metrics = None if self._custom_metrics is None else list(self._custom_metrics)
+        return {**super().get_config(), **_quantizer_config.config(self, metrics)}
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        version = config.pop("_config_version", 1)
-        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-            raise ValueError(
-                f"{cls.__name__}.from_config: `_config_version` must be an integer >= 1, got "
-                f"{version!r}; the saved config is damaged."
-            )
-        if version > CONFIG_VERSION:
-            raise ValueError(
-                f"{cls.__name__}.from_config: this config has `_config_version`={version}, written "
-                f"by a newer adaste_tf; this adaste_tf reads versions <= {CONFIG_VERSION}. "
-                f"Upgrade adaste_tf (pip install -U adaste_tf) to load the model."
-            )
-        current = config.pop("current_beta", None)
-        quantizer = super().from_config(config)
-        if current is not None:
-            quantizer.beta = current
-        return quantizer
+        return _quantizer_config.from_config(super().from_config, cls.__name__, config)
