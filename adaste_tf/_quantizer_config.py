@@ -10,7 +10,7 @@ scheduler. What stays per path is the layer: the beta variable, the custom gradi
 
 Examples:
     >>> class Quantizer:
-    ...     def __init__(self, **arguments):
+    ...     def __init__(self, metrics=None, **arguments):
     ...         set_arguments(self, **arguments)
     ...         self.beta = self.initial_beta
     >>> quantizer = Quantizer(beta=0.02, variant="official")
