@@ -40,4 +40,5 @@ print(f"keras3: keras {keras.__version__} ({keras.backend.backend()}), jax {jax.
       f"numpy {numpy.__version__}; no tensorflow, no larq")
 PYTHON
 "$VENV/bin/python" -m pytest -q -p no:cacheprovider --confcutdir=tests/keras3 \
-    tests/keras3 adaste_tf/keras3 adaste_tf/_rules.py adaste_tf/_scheduling.py
+    tests/keras3 adaste_tf/keras3 adaste_tf/_rules.py adaste_tf/_scheduling.py \
+    adaste_tf/_quantizer_config.py

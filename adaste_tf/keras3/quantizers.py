@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from adaste_tf import _rules, validation
+from adaste_tf import _quantizer_config, _rules, validation
 from adaste_tf.keras3.ops import KERAS
 
 import keras
@@ -43,8 +43,9 @@ VARIANTS = _rules.VARIANTS
 DEFAULT_MAX_SCALE = _rules.DEFAULT_MAX_SCALE
 
 # The config version `AdaSTE.get_config` writes: the larq path's (adaste_tf.quantizers), whose
-# keys these are, so that a config moves between the two paths.
-CONFIG_VERSION = 3
+# keys these are (both write them with `_quantizer_config`), so that a config moves between the
+# two paths.
+CONFIG_VERSION = _quantizer_config.CONFIG_VERSION
 
 # The Keras 3 registration package, as the larq path's (`adaste_tf>AdaSTE`).
 PACKAGE = "adaste_tf"
@@ -229,16 +230,15 @@ class AdaSTE(_Quantizer):
         **kwargs,
     ):
         owner = type(self).__name__
-        self.alpha = validation.real("alpha", alpha, minimum=0.0, strict=True, owner=owner)
-        self.initial_beta = validation.real("beta", beta, minimum=0.0, owner=owner)
-        self.variant = validation.choice("variant", variant, VARIANTS, owner=owner)
-        if max_scale is None:
-            max_scale = _rules.OFFICIAL_MAX_SCALE if variant == "official" else DEFAULT_MAX_SCALE
-        self.max_scale = validation.real(
-            "max_scale", max_scale, minimum=0.0, strict=True, owner=owner
+        _quantizer_config.set_arguments(
+            self,
+            alpha=alpha,
+            beta=beta,
+            max_scale=max_scale,
+            variant=variant,
+            flip_reach=flip_reach,
+            sync_replicas=sync_replicas,
         )
-        self.flip_reach = validation.real("flip_reach", flip_reach, minimum=0.0, owner=owner)
-        self.sync_replicas = validation.boolean("sync_replicas", sync_replicas, owner=owner)
         if metrics is not None and (not isinstance(metrics, (list, tuple)) or len(metrics)):
             raise ValueError(
                 f"{owner}: `metrics` must be None or an empty list on Keras 3, got {metrics!r}: "
@@ -288,13 +288,7 @@ class AdaSTE(_Quantizer):
             return
         _warned_unscheduled = True
         warnings.warn(
-            f"AdaSTE: quantizer {self.name!r} trains a weight with no "
-            f"adaste_tf.keras3.RelaxationScheduler, so its beta never moves from "
-            f"{self.initial_beta:g} and the relaxed weights never become sign(theta) (beta "
-            f"reaches 1/alpha={1 / self.alpha:g} only on a schedule). Fix: "
-            f"model.fit(..., callbacks=[adaste_tf.keras3.RelaxationScheduler()]); in a custom "
-            f"loop, scheduler.set_model(model) and scheduler.apply(epoch); for a fixed beta on "
-            f"purpose, RelaxationScheduler(schedules.Constant(beta)). Said once per process.",
+            _quantizer_config.unscheduled_message(self, "adaste_tf.keras3.RelaxationScheduler"),
             UserWarning,
             stacklevel=2,
         )
@@ -307,34 +301,11 @@ class AdaSTE(_Quantizer):
             self.beta_variable.assign(store["0"])
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "alpha": self.alpha,
-            "beta": self.initial_beta,
-            "max_scale": self.max_scale,
-            "variant": self.variant,
-            "flip_reach": self.flip_reach,
-            "sync_replicas": self.sync_replicas,
-            "metrics": None,
-            "current_beta": self.beta,
-            "_config_version": CONFIG_VERSION,
-        }
+        return {**super().get_config(), **_quantizer_config.config(self, None)}
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        version = config.pop("_config_version", 1)
-        if isinstance(version, bool) or not isinstance(version, int) or version > CONFIG_VERSION:
-            raise ValueError(
-                f"{cls.__name__}.from_config: `_config_version` must be an integer <= "
-                f"{CONFIG_VERSION}, got {version!r}: a config from a newer adaste_tf (upgrade "
-                f"it: pip install -U adaste_tf) or a damaged one."
-            )
-        current = config.pop("current_beta", None)
-        quantizer = cls(**config)
-        if current is not None:
-            quantizer.beta = current
-        return quantizer
+        return _quantizer_config.from_config(lambda c: cls(**c), cls.__name__, config)
 
 
 # The names a layer's `kernel_quantizer` / `input_quantizer` accepts, as larq's.
