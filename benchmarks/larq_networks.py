@@ -103,6 +103,12 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--out", type=Path, default=Path("runs/larq_networks.json"))
     parser.add_argument(
+        "--lce",
+        action="store_true",
+        help="convert each trained model with LCE and record its binary convolutions and its "
+        "parity with Keras on the first 1000 test images",
+    )
+    parser.add_argument(
         "--extend", action="store_true", help="keep the runs already in --out and skip them"
     )
     args = parser.parse_args()
