@@ -237,15 +237,25 @@ def _momentum_update(m, variable, gradient, lr, momentum, gradient_scale, decay,
 
     m     = mu * m + (1 - mu) * (s * g + lambda * theta)
     theta = theta - lr * m / (1 - mu ** step)
+
+    as TensorFlow's fused momentum kernel (`accum = mu * accum + grad; var -= lr * accum`) on
+    `grad = (1 - mu) s g + (1 - mu) lambda theta`, the scalars folded first: without XLA the
+    update written out elementwise took 1.15 times Adam's fused kernel on the official MLP's
+    10M weights, this one pass over them less (docs/performance.md).
     """
     dtype = variable.dtype
     mu = tf.cast(momentum, dtype)
-    m_t = m.assign(
-        mu * m
-        + (1.0 - mu)
-        * (tf.cast(gradient_scale, dtype) * gradient + tf.cast(decay, dtype) * variable)
+    grad = ((1.0 - mu) * tf.cast(gradient_scale, dtype)) * gradient + (
+        (1.0 - mu) * tf.cast(decay, dtype)
+    ) * variable
+    return tf.raw_ops.ResourceApplyMomentum(
+        var=variable.handle,
+        accum=m.handle,
+        lr=tf.cast(lr, dtype) / (1.0 - tf.pow(mu, step)),
+        grad=grad,
+        momentum=mu,
+        use_locking=False,
     )
-    return variable.assign_sub(tf.cast(lr, dtype) * m_t / (1.0 - tf.pow(mu, step)))
 
 
 _DOC_ARGS = r"""
