@@ -404,7 +404,9 @@ def test_a_custom_loop_without_a_scheduler_warns_once_and_evaluation_never(unwar
 def test_no_unscheduled_warning_with_a_scheduler_by_fit_or_by_hand(unwarned):
     x, y = _data()
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # the path is completed: no warning at all
+        # the path is completed: no warning of adaste_tf's (UserWarnings); TensorFlow 2.18
+        # itself raises a DeprecationWarning (randrange) inside fit
+        warnings.simplefilter("error", UserWarning)
         _model(jit=True).fit(
             x, y, batch_size=BATCH, epochs=2, verbose=0, callbacks=[RelaxationScheduler()]
         )
