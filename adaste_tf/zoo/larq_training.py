@@ -49,7 +49,8 @@ METHODS: dict[str, dict[str, Any]] = {
         "scale": 1.0,
         "rest": "adam",
     },
-    # The README's drop-in: "adaste" kernels, RelaxationScheduler(), Adam for every weight.
+    # The drop-in under Adam: "adaste" kernels (the bounded rule), RelaxationScheduler(), Adam
+    # for every weight.
     "adaste_adam": {**_NETWORK, "variant": "bounded"},
     # larq's usual estimator: ste_sign kernels with weight_clip, Adam for every weight.
     "ste_sign": dict(_NETWORK),
